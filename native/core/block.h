@@ -1,0 +1,67 @@
+// Where things are inside a block. This is the one definition of the block
+// layout: everything that needs an offset (the allocator, the heap, the
+// binding, a future JavaScript fast path) asks these functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "types.h"
+
+namespace refheap {
+
+inline bool is_slotted(const Block* b) { return (b->flags & block_flags::kSlotted) != 0; }
+inline bool is_large(const Block* b) { return (b->flags & block_flags::kLarge) != 0; }
+inline bool is_allocated(const Block* b) { return (b->flags & block_flags::kAllocated) != 0; }
+
+inline size_t header_size(bool slotted) { return slotted ? sizeof(SlottedHeader) : sizeof(BlockHeader); }
+
+inline uint32_t slot_count(const Block* b) {
+  return is_slotted(b) ? reinterpret_cast<const SlottedHeader*>(b)->slot_count : 0;
+}
+
+inline Block** slots_of(Block* b) {
+  return reinterpret_cast<Block**>(reinterpret_cast<char*>(b) + sizeof(SlottedHeader));
+}
+
+inline uint8_t* data_of(Block* b) {
+  const uint32_t slots = slot_count(b);
+  return reinterpret_cast<uint8_t*>(b) + header_size(slots != 0) + size_t{slots} * sizeof(Block*);
+}
+
+// Bytes a block of this shape needs before rounding to its size class.
+inline size_t block_bytes_needed(size_t data_size, size_t slots) {
+  return header_size(slots != 0) + slots * sizeof(Block*) + data_size;
+}
+
+inline Pool* pool_of(const Block* b) {
+  return reinterpret_cast<Pool*>(reinterpret_cast<uintptr_t>(b) & ~(uintptr_t{kPoolSize} - 1));
+}
+
+inline LargeBlock* large_of(Block* b) { return reinterpret_cast<LargeBlock*>(b) - 1; }
+inline const LargeBlock* large_of(const Block* b) { return reinterpret_cast<const LargeBlock*>(b) - 1; }
+
+// Exact data bytes the block was allocated with.
+inline size_t data_size(const Block* b) {
+  if (is_large(b)) return large_of(b)->data_size;
+  const size_t pad = b->flags >> block_flags::kPadShift;
+  return pool_of(b)->block_size - block_bytes_needed(0, slot_count(b)) - pad;
+}
+
+// The word a free block uses to link to the next free block of its pool.
+inline Block** free_link_of(Block* b) {
+  return reinterpret_cast<Block**>(reinterpret_cast<char*>(b) + sizeof(BlockHeader));
+}
+
+inline unsigned size_class_of(size_t block_bytes) {
+  return static_cast<unsigned>((block_bytes - 1) >> kGranuleShift);
+}
+inline size_t class_block_size(unsigned size_class) { return (size_t{size_class} + 1) * kGranule; }
+inline size_t blocks_per_pool(unsigned size_class) {
+  return (kPoolSize - kPoolHeaderSize) / class_block_size(size_class);
+}
+
+// The smallest block must hold a header and a free-list link.
+static_assert(sizeof(BlockHeader) + sizeof(Block*) <= kGranule, "smallest class cannot be freed");
+
+}  // namespace refheap

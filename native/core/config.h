@@ -1,0 +1,51 @@
+// The tunables of the allocator, in one place, with the invariants that tie
+// them together checked at compile time. Change a number here and the
+// static_asserts tell you which other number has to move with it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace refheap {
+
+// Every block starts on a granule boundary and every block size is a
+// multiple of it; refs name blocks by granule index inside their arena.
+constexpr size_t kGranule = 16;
+constexpr unsigned kGranuleShift = 4;
+
+// Pools are carved into blocks of one size class; arenas are carved into
+// pools. Arenas are aligned to their size, so the arena of any small block
+// is its address rounded down, and the pool likewise.
+constexpr size_t kPoolSize = size_t{16} << 10;   // 16 KiB
+constexpr size_t kArenaSize = size_t{1} << 20;   // 1 MiB
+constexpr size_t kPoolsPerArena = kArenaSize / kPoolSize;
+
+// Requests whose block (header + slots + data) is at most this many bytes
+// come from pools; larger ones get a mapping of their own.
+constexpr size_t kSmallLimit = 512;
+constexpr size_t kSizeClasses = kSmallLimit / kGranule;
+
+// Request limits from the specification (section 4).
+constexpr size_t kMaxDataBytes = size_t{1} << 30;
+constexpr size_t kMaxSlots = size_t{1} << 24;
+constexpr uint32_t kMaxTypes = 256;   // type ids are 0..255: they live in one header byte
+
+// A ref is slot:20 | granule:16 | tag:16, 52 bits, so it is always a safe
+// integer in JavaScript and can be split with plain arithmetic there.
+constexpr unsigned kRefTagBits = 16;
+constexpr unsigned kRefGranuleBits = 16;
+constexpr unsigned kRefSlotBits = 20;
+constexpr size_t kRegistrySlots = size_t{1} << kRefSlotBits;
+
+static_assert(kArenaSize % kPoolSize == 0, "pools must tile an arena exactly");
+static_assert(kPoolsPerArena == 64, "the arena free-pool bucket bitmap is one 64-bit word");
+static_assert((kArenaSize & (kArenaSize - 1)) == 0, "arenas are aligned to their power-of-two size");
+static_assert((kPoolSize & (kPoolSize - 1)) == 0, "pools are found by masking an address");
+static_assert((size_t{1} << kGranuleShift) == kGranule, "granule shift and size disagree");
+static_assert(kArenaSize / kGranule <= (size_t{1} << kRefGranuleBits),
+              "every granule of an arena must be nameable by a ref");
+static_assert(kRefSlotBits + kRefGranuleBits + kRefTagBits <= 53,
+              "refs must stay safe integers in JavaScript");
+static_assert(kSmallLimit % kGranule == 0, "size classes are whole granules");
+
+}  // namespace refheap

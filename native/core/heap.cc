@@ -1,0 +1,215 @@
+#include "heap.h"
+
+#include <cstring>
+
+#include "registry.h"
+
+namespace refheap {
+namespace {
+
+constexpr double kTwoTo16 = 65536.0;
+constexpr double kTwoTo32 = 4294967296.0;
+constexpr double kRefLimit = 4503599627370496.0;  // 2^52: above any ref
+
+size_t allocated_size(const Block* block) {
+  return is_large(block) ? block_bytes_needed(data_size(block), slot_count(block))
+                         : pool_of(block)->block_size;
+}
+
+size_t requested_size(const Block* block) {
+  return data_size(block) + size_t{slot_count(block)} * sizeof(Block*);
+}
+
+}  // namespace
+
+Heap::Heap(uint64_t max_bytes)
+    : id_(Registry::next_heap_id()), pages_(max_bytes), small_(pages_, id_), large_(pages_, id_) {}
+
+Heap::~Heap() { close(); }
+
+Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
+  if (size > kMaxDataBytes || slots > kMaxSlots || type >= type_names_.size()) {
+    return Status::kOutOfRange;
+  }
+  const size_t needed = block_bytes_needed(size, slots);
+  Block* block;
+  if (needed <= kSmallLimit) {
+    const unsigned size_class = size_class_of(needed);
+    const Status status = small_.allocate(size_class, &block);
+    if (status != Status::kOk) return status;
+    const size_t block_size = class_block_size(size_class);
+    block->flags |= static_cast<uint8_t>((block_size - needed) << block_flags::kPadShift);
+    std::memset(reinterpret_cast<char*>(block) + sizeof(BlockHeader), 0, block_size - sizeof(BlockHeader));
+  } else {
+    const Status status = large_.allocate(needed, size, &block);  // the OS zero-fills it
+    if (status != Status::kOk) return status;
+  }
+  block->refcount = 1;
+  block->type = static_cast<uint8_t>(type);
+  if (slots != 0) {
+    block->flags |= block_flags::kSlotted;
+    reinterpret_cast<SlottedHeader*>(block)->slot_count = static_cast<uint32_t>(slots);
+    tracked_blocks_++;
+  }
+  allocated_bytes_ += allocated_size(block);
+  requested_bytes_ += size + slots * sizeof(Block*);
+  live_blocks_++;
+  allocations_++;
+  *out = block;
+  return Status::kOk;
+}
+
+Block* Heap::resolve(double ref) const {
+  if (!(ref >= 1.0 && ref < kRefLimit)) return nullptr;  // also rejects NaN
+  const uint64_t bits = static_cast<uint64_t>(ref);
+  if (static_cast<double>(bits) != ref) return nullptr;  // fractional
+  const uint32_t slot = static_cast<uint32_t>(bits >> 32);
+  const uint32_t granule = static_cast<uint32_t>(bits >> 16) & 0xffff;
+  const uint16_t tag = static_cast<uint16_t>(bits);
+  MappingKind kind;
+  void* mapping = Registry::lookup(slot, id_, &kind);
+  if (mapping == nullptr) return nullptr;
+  if (kind == MappingKind::kLarge) return large_.resolve(static_cast<LargeBlock*>(mapping), granule, tag);
+  return small_.resolve(static_cast<const Arena*>(mapping), granule, tag);
+}
+
+double Heap::ref_of(const Block* block) const {
+  const uint32_t slot = is_large(block) ? large_of(block)->slot : small_.slot_of(block);
+  const uint32_t granule = is_large(block) ? 0 : small_.granule_of(block);
+  return slot * kTwoTo32 + granule * kTwoTo16 + block->tag;
+}
+
+Status Heap::retain(Block* block) {
+  if (block->refcount == UINT32_MAX) return Status::kRefcountOverflow;
+  block->refcount++;
+  return Status::kOk;
+}
+
+void Heap::release(Block* block) {
+  if (--block->refcount == 0) free_cascade(block);
+}
+
+void Heap::count_freed(const Block* block) {
+  allocated_bytes_ -= allocated_size(block);
+  requested_bytes_ -= requested_size(block);
+  live_blocks_--;
+  frees_++;
+  if (is_slotted(block)) tracked_blocks_--;
+}
+
+void Heap::free_block(Block* block) {
+  if (is_large(block)) large_.free(block);
+  else small_.free(block);
+}
+
+void Heap::free_cascade(Block* dying) {
+  count_freed(dying);
+  Block* current = dying;
+  Block* parents = nullptr;  // partly released ancestors, linked through a spent slot
+  for (;;) {
+    Block* dying_child = nullptr;  // a child with slots whose count just reached zero
+    if (is_slotted(current)) {
+      auto* header = reinterpret_cast<SlottedHeader*>(current);
+      Block** slots = slots_of(current);
+      while (dying_child == nullptr && header->slot_count > 0) {
+        const uint32_t index = --header->slot_count;
+        Block* child = slots[index];
+        if (child == nullptr || --child->refcount != 0) continue;
+        count_freed(child);
+        if (is_slotted(child)) {
+          slots[index] = parents;  // the slot is spent: it now links to the parent
+          parents = current;
+          dying_child = child;
+        } else {
+          free_block(child);
+        }
+      }
+    }
+    if (dying_child != nullptr) {
+      current = dying_child;
+      continue;
+    }
+    // Every slot of `current` is released: free it and resume its parent.
+    free_block(current);
+    if (parents == nullptr) return;
+    current = parents;
+    parents = slots_of(current)[reinterpret_cast<SlottedHeader*>(current)->slot_count];
+  }
+}
+
+Status Heap::set_ref(Block* block, uint64_t slot, Block* target) {
+  if (slot >= slot_count(block)) return Status::kOutOfRange;
+  if (target != nullptr) {
+    const Status status = retain(target);
+    if (status != Status::kOk) return status;
+  }
+  Block** cell = &slots_of(block)[slot];
+  Block* previous = *cell;
+  *cell = target;
+  // Last, because releasing the previous occupant may free `block` itself.
+  if (previous != nullptr) release(previous);
+  return Status::kOk;
+}
+
+Status Heap::get_ref(Block* block, uint64_t slot, Block** out) const {
+  if (slot >= slot_count(block)) return Status::kOutOfRange;
+  *out = slots_of(block)[slot];
+  return Status::kOk;
+}
+
+Status Heap::check_range(const Block* block, uint64_t offset, uint64_t length) const {
+  const uint64_t size = data_size(block);
+  if (offset > size || length > size - offset) return Status::kOutOfRange;
+  return Status::kOk;
+}
+
+Status Heap::define_type(const std::string& name, uint32_t* out) {
+  if (type_names_.size() >= kMaxTypes) return Status::kOutOfRange;
+  type_names_.push_back(name);
+  *out = static_cast<uint32_t>(type_names_.size() - 1);
+  return Status::kOk;
+}
+
+const std::string* Heap::type_name(uint64_t type) const {
+  return type < type_names_.size() ? &type_names_[type] : nullptr;
+}
+
+HeapStats Heap::stats() const {
+  HeapStats s;
+  s.mapped_bytes = pages_.mapped_bytes();
+  s.peak_mapped_bytes = pages_.peak_mapped_bytes();
+  s.allocated_bytes = allocated_bytes_;
+  s.requested_bytes = requested_bytes_;
+  s.live_blocks = live_blocks_;
+  s.tracked_blocks = tracked_blocks_;
+  s.allocations = allocations_;
+  s.frees = frees_;
+  s.arenas_current = small_.arenas_current();
+  s.arenas_peak = small_.arenas_peak();
+  s.arenas_allocated_total = small_.arenas_allocated_total();
+  s.arenas_freed_total = small_.arenas_freed_total();
+  s.pools_used = small_.pools_used();
+  s.pools_free = small_.arenas_current() * kPoolsPerArena - small_.pools_used();
+  s.large_blocks = large_.count();
+  s.large_bytes = large_.bytes();
+  for (unsigned c = 0; c < kSizeClasses; c++) {
+    const SizeClassCounters& counters = small_.class_counters(c);
+    if (counters.pools == 0) continue;
+    s.size_classes.push_back({static_cast<uint32_t>(class_block_size(c)), counters.pools,
+                              counters.blocks_in_use,
+                              counters.pools * blocks_per_pool(c) - counters.blocks_in_use});
+  }
+  return s;
+}
+
+size_t Heap::trim() { return small_.trim(); }
+
+void Heap::close() {
+  if (closed_) return;
+  closed_ = true;
+  small_.release_all();
+  large_.release_all();
+  allocated_bytes_ = requested_bytes_ = live_blocks_ = tracked_blocks_ = 0;
+}
+
+}  // namespace refheap

@@ -1,0 +1,96 @@
+// A heap: reference-counted blocks on top of the pool and large-block
+// allocators. This is the core's public interface; the Node binding only
+// converts arguments and results around these calls.
+//
+// Refs. A ref is the number slot * 2^32 + granule * 2^16 + tag, where slot
+// names the arena (or large block) in the process-wide Registry, granule is
+// the block's offset in the arena in 16-byte units and tag is the 16-bit
+// reuse counter kept in the block header. resolve() accepts a ref only when
+// the registry says this heap owns the slot, the granule is the start of a
+// carved block of a pool in use, the block is allocated and the tags match:
+// so forged, freed and foreign refs are rejected after reading this heap's
+// own headers only. Each reuse of a block's memory bumps its tag, so a
+// freed block's ref stays invalid for 65,536 reuses of that memory.
+//
+// Freeing. When a count reaches zero the block's slots are released
+// depth-first without recursion: the walk keeps its stack inside the dying
+// blocks themselves (the slot just released holds the link to the parent),
+// so a chain of any length frees in constant native stack.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "block.h"
+#include "large_allocator.h"
+#include "page_source.h"
+#include "small_allocator.h"
+#include "stats.h"
+#include "types.h"
+
+namespace refheap {
+
+class Heap {
+ public:
+  explicit Heap(uint64_t max_bytes = 0);
+  ~Heap();
+  Heap(const Heap&) = delete;
+  Heap& operator=(const Heap&) = delete;
+
+  uint64_t id() const { return id_; }
+
+  // A new block with one count: `size` zeroed data bytes and `slots` empty
+  // slots. kOutOfRange for sizes, slot counts or types out of range.
+  Status alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out);
+
+  // The live block `ref` names in this heap, or nullptr. Accepts any double.
+  Block* resolve(double ref) const;
+  double ref_of(const Block* block) const;
+
+  Status retain(Block* block);
+  void release(Block* block);
+
+  Status set_ref(Block* block, uint64_t slot, Block* target);
+  Status get_ref(Block* block, uint64_t slot, Block** out) const;
+
+  // kOk when [offset, offset + length) lies inside the block's data.
+  Status check_range(const Block* block, uint64_t offset, uint64_t length) const;
+
+  // Types: 0 is the built-in "block".
+  Status define_type(const std::string& name, uint32_t* out);
+  const std::string* type_name(uint64_t type) const;
+
+  HeapStats stats() const;
+  size_t trim();
+
+  // Frees every block and unmaps everything. The heap accepts no more calls.
+  void close();
+  bool closed() const { return closed_; }
+
+  // Full consistency check (expensive; for tests). "" when consistent,
+  // otherwise a description of the first problem found.
+  std::string verify() const;
+
+  PageSource& pages() { return pages_; }
+
+ private:
+  void count_freed(const Block* block);
+  void free_block(Block* block);
+  void free_cascade(Block* dying);
+
+  uint64_t id_;
+  bool closed_ = false;
+  PageSource pages_;
+  SmallAllocator small_;
+  LargeAllocator large_;
+  std::vector<std::string> type_names_{"block"};
+  uint64_t allocated_bytes_ = 0;
+  uint64_t requested_bytes_ = 0;
+  uint64_t live_blocks_ = 0;
+  uint64_t tracked_blocks_ = 0;
+  uint64_t allocations_ = 0;
+  uint64_t frees_ = 0;
+};
+
+}  // namespace refheap

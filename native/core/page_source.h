@@ -1,0 +1,47 @@
+// Every byte a heap maps from the OS goes through its PageSource, which
+// enforces maxBytes and keeps the mapped-bytes figures. Before it refuses a
+// mapping for the limit it calls the pressure handler once (the heap runs a
+// full collection there), then checks again.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "os.h"
+#include "types.h"
+
+namespace refheap {
+
+class PageSource {
+ public:
+  using PressureHandler = void (*)(void* context);
+
+  explicit PageSource(uint64_t max_bytes) : max_bytes_(max_bytes) {}
+
+  // kOk and *out set, or kHeapLimit / kOsMemory with nothing mapped.
+  Status map(size_t size, size_t alignment, void** out);
+  void unmap(void* address, size_t size);
+  void discard(void* address, size_t size) { os_.discard(address, size); }
+
+  void set_pressure_handler(PressureHandler handler, void* context) {
+    pressure_handler_ = handler;
+    pressure_context_ = context;
+  }
+
+  uint64_t mapped_bytes() const { return mapped_bytes_; }
+  uint64_t peak_mapped_bytes() const { return peak_mapped_bytes_; }
+  uint64_t max_bytes() const { return max_bytes_; }
+  OsPages& os() { return os_; }
+
+ private:
+  bool fits(size_t size) const { return max_bytes_ == 0 || mapped_bytes_ + size <= max_bytes_; }
+
+  OsPages os_;
+  uint64_t max_bytes_;  // 0: no cap
+  uint64_t mapped_bytes_ = 0;
+  uint64_t peak_mapped_bytes_ = 0;
+  PressureHandler pressure_handler_ = nullptr;
+  void* pressure_context_ = nullptr;
+};
+
+}  // namespace refheap

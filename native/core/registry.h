@@ -1,0 +1,37 @@
+// The process-wide registry of mappings. Every arena and every large block
+// owns one registry slot while it is mapped; the slot number is the high
+// part of the refs of its blocks. A slot records which heap owns it, so a
+// ref from another heap (in any thread) is rejected by comparing one word,
+// before any of the mapping's memory is touched.
+//
+// Slots are handed out in increasing order and a released slot is reused
+// only once all 2^20 have been used, so a ref into an unmapped arena stays
+// invalid for as long as possible.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "config.h"
+
+namespace refheap {
+
+enum class MappingKind : uint8_t { kArena = 0, kLarge = 1 };
+
+class Registry {
+ public:
+  // Claims a slot for `heap_id`'s mapping `object` (an Arena* or LargeBlock*).
+  // Returns 0 when every slot is taken (slot 0 is never used). `claims` (if
+  // given) receives how many times this slot has been claimed, this time
+  // included: a tag that differs for each mapping the slot ever names.
+  static uint32_t claim(uint64_t heap_id, MappingKind kind, void* object, uint32_t* claims = nullptr);
+  static void release(uint32_t slot);
+
+  // The mapping of `slot` when `heap_id` owns it, else nullptr. Safe to call
+  // with any slot number from any thread.
+  static void* lookup(uint32_t slot, uint64_t heap_id, MappingKind* kind);
+
+  static uint64_t next_heap_id();
+};
+
+}  // namespace refheap
