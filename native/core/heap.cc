@@ -59,6 +59,19 @@ Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
   return Status::kOk;
 }
 
+Status Heap::alloc_many(uint64_t count, uint64_t size, uint64_t slots, uint64_t type, double* refs) {
+  for (uint64_t i = 0; i < count; i++) {
+    Block* block;
+    const Status status = alloc(size, slots, type, &block);
+    if (status != Status::kOk) {
+      while (i > 0) release(resolve(refs[--i]));
+      return status;
+    }
+    refs[i] = ref_of(block);
+  }
+  return Status::kOk;
+}
+
 Block* Heap::resolve(double ref) const {
   if (!(ref >= 1.0 && ref < kRefLimit)) return nullptr;  // also rejects NaN
   const uint64_t bits = static_cast<uint64_t>(ref);

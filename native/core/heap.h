@@ -44,6 +44,10 @@ class Heap {
   // slots. kOutOfRange for sizes, slot counts or types out of range.
   Status alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out);
 
+  // `count` blocks as by `count` calls of alloc, their refs written to
+  // `refs`. On failure the blocks already made are released again.
+  Status alloc_many(uint64_t count, uint64_t size, uint64_t slots, uint64_t type, double* refs);
+
   // The live block `ref` names in this heap, or nullptr. Accepts any double.
   Block* resolve(double ref) const;
   double ref_of(const Block* block) const;

@@ -1,0 +1,498 @@
+// The native allocator benchmark: glibc malloc, mimalloc and refheap's core
+// side by side, in one process, on the same workloads.
+//
+// The allocators, behind one two-call interface (alloc(size), free(p)):
+//
+//   glibc      malloc / free
+//   mimalloc   mi_malloc / mi_free (linked explicitly, never LD_PRELOADed)
+//   mi-zalloc  mi_zalloc / mi_free: what mimalloc costs when, like refheap,
+//              it must hand out zeroed memory
+//   refheap    Heap::alloc(size - 8, 0 slots, type 0) / Heap::release: the
+//              whole block (8-byte header + data) is exactly `size` bytes,
+//              so it lands in the size class of that size
+//   raw pool   SmallAllocator::allocate(size_class_of(size)) / free: the pool
+//              allocator alone, without the heap's counters and zeroing
+//
+// The workloads (sizes 16, 64, 256, 512 bytes):
+//
+//   a)  warm pair: alloc then free at once, n times; ns per pair. Nothing
+//       else of that size is live, so an allocator that gives an emptied
+//       pool/page back at once pays for it here.
+//   a2) the same with one other block of the size kept live meanwhile.
+//   b)  burst: 1M allocs, then 1M frees in LIFO order; ns per alloc/free.
+//   c)  1M allocs, then 1M frees in a pre-shuffled order; ns per free.
+//   d)  mixed: 100k live blocks of random sizes 16..512; each op frees a
+//       random live block and allocates a new one of a random size in its
+//       place; ns per op (one free + one alloc). The random streams are
+//       generated up front, outside the timed loop.
+//
+// Each timing is the minimum over --reps repetitions (the machine is shared
+// and noisy); in each repetition the allocators run one after another on
+// the same workload, so a noisy second hits them alike. One allocator
+// instance per kind lives for the whole run, as malloc would.
+//
+// Memory: each allocator in a forked child of its own (so RSS does not mix),
+// forked before the parent has used any of them: RSS from /proc/self/statm
+// before, after allocating (and writing) 1M 64-byte blocks, and after
+// freeing them all; glibc without malloc_trim, refheap with and without
+// Heap::trim(), mimalloc also after mi_collect(true).
+#include <mimalloc.h>
+#include <gnu/libc-version.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "block.h"
+#include "heap.h"
+#include "page_source.h"
+#include "registry.h"
+#include "small_allocator.h"
+
+using namespace refheap;
+
+namespace {
+
+// Keeps the compiler from proving a pointer unused (GCC deletes
+// malloc/free pairs whose result is never looked at).
+inline void escape(void* p) { asm volatile("" : : "g"(p) : "memory"); }
+
+inline uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+[[noreturn]] void die(const char* what) {
+  std::fprintf(stderr, "alloc_bench: %s failed\n", what);
+  std::exit(2);
+}
+
+// ---- the allocators -------------------------------------------------------
+
+struct Glibc {
+  static constexpr const char* kName = "glibc";
+  void* alloc(size_t size) {
+    void* p = std::malloc(size);
+    if (p == nullptr) die("malloc");
+    return p;
+  }
+  void free(void* p) { std::free(p); }
+};
+
+struct Mimalloc {
+  static constexpr const char* kName = "mimalloc";
+  void* alloc(size_t size) {
+    void* p = mi_malloc(size);
+    if (p == nullptr) die("mi_malloc");
+    return p;
+  }
+  void free(void* p) { mi_free(p); }
+};
+
+struct MimallocZeroed {
+  static constexpr const char* kName = "mi-zalloc";
+  void* alloc(size_t size) {
+    void* p = mi_zalloc(size);
+    if (p == nullptr) die("mi_zalloc");
+    return p;
+  }
+  void free(void* p) { mi_free(p); }
+};
+
+struct Refheap {
+  static constexpr const char* kName = "refheap";
+  Heap heap;
+  void* alloc(size_t size) {
+    Block* block;
+    if (heap.alloc(size - sizeof(BlockHeader), 0, 0, &block) != Status::kOk) die("Heap::alloc");
+    return block;
+  }
+  void free(void* p) { heap.release(static_cast<Block*>(p)); }
+};
+
+struct RawPool {
+  static constexpr const char* kName = "raw pool";
+  PageSource pages{0};
+  SmallAllocator small{pages, Registry::next_heap_id()};
+  ~RawPool() { small.release_all(); }
+  void* alloc(size_t size) {
+    Block* block;
+    if (small.allocate(size_class_of(size), &block) != Status::kOk) die("SmallAllocator::allocate");
+    return block;
+  }
+  void free(void* p) { small.free(static_cast<Block*>(p)); }
+};
+
+// ---- the workloads --------------------------------------------------------
+
+constexpr size_t kSizes[] = {16, 64, 256, 512};
+constexpr size_t kNumSizes = sizeof(kSizes) / sizeof(kSizes[0]);
+
+struct Config {
+  int reps = 7;
+  size_t pairs = 5'000'000;
+  size_t burst = 1'000'000;
+  size_t mixed_live = 100'000;
+  size_t mixed_ops = 2'000'000;
+};
+
+struct Inputs {
+  std::vector<void*> ptrs;         // burst / random workloads
+  std::vector<void*> shuffled;     // the same pointers in free order
+  std::vector<uint32_t> perm;      // the free order
+  std::vector<void*> live;         // mixed workload
+  std::vector<uint16_t> initial_sizes;
+  std::vector<uint32_t> op_index;
+  std::vector<uint16_t> op_size;
+};
+
+template <class A>
+double warm_pair(A& a, size_t size, size_t n, bool neighbour) {
+  void* kept = neighbour ? a.alloc(size) : nullptr;
+  for (size_t i = 0; i < 1000; i++) {  // warm-up
+    void* p = a.alloc(size);
+    escape(p);
+    a.free(p);
+  }
+  const uint64_t t0 = now_ns();
+  for (size_t i = 0; i < n; i++) {
+    void* p = a.alloc(size);
+    escape(p);
+    a.free(p);
+  }
+  const uint64_t t1 = now_ns();
+  if (kept != nullptr) a.free(kept);
+  return double(t1 - t0) / double(n);
+}
+
+struct BurstResult {
+  double alloc_ns, free_ns;
+};
+
+template <class A>
+BurstResult burst_lifo(A& a, size_t size, Inputs& in, size_t n) {
+  void** ptrs = in.ptrs.data();
+  const uint64_t t0 = now_ns();
+  for (size_t i = 0; i < n; i++) ptrs[i] = a.alloc(size);
+  const uint64_t t1 = now_ns();
+  escape(ptrs);
+  for (size_t i = n; i-- > 0;) a.free(ptrs[i]);
+  const uint64_t t2 = now_ns();
+  return {double(t1 - t0) / double(n), double(t2 - t1) / double(n)};
+}
+
+template <class A>
+BurstResult burst_random(A& a, size_t size, Inputs& in, size_t n) {
+  void** ptrs = in.ptrs.data();
+  const uint64_t t0 = now_ns();
+  for (size_t i = 0; i < n; i++) ptrs[i] = a.alloc(size);
+  const uint64_t t1 = now_ns();
+  void** order = in.shuffled.data();
+  for (size_t i = 0; i < n; i++) order[i] = ptrs[in.perm[i]];
+  escape(order);
+  const uint64_t t2 = now_ns();
+  for (size_t i = 0; i < n; i++) a.free(order[i]);
+  const uint64_t t3 = now_ns();
+  return {double(t1 - t0) / double(n), double(t3 - t2) / double(n)};
+}
+
+template <class A>
+double mixed(A& a, Inputs& in, const Config& cfg) {
+  void** live = in.live.data();
+  for (size_t i = 0; i < cfg.mixed_live; i++) live[i] = a.alloc(in.initial_sizes[i]);
+  const uint32_t* index = in.op_index.data();
+  const uint16_t* sizes = in.op_size.data();
+  const uint64_t t0 = now_ns();
+  for (size_t k = 0; k < cfg.mixed_ops; k++) {
+    const uint32_t i = index[k];
+    a.free(live[i]);
+    live[i] = a.alloc(sizes[k]);
+  }
+  const uint64_t t1 = now_ns();
+  escape(live);
+  for (size_t i = 0; i < cfg.mixed_live; i++) a.free(live[i]);
+  return double(t1 - t0) / double(cfg.mixed_ops);
+}
+
+// ---- results ---------------------------------------------------------------
+
+enum Kind { kGlibc, kMimalloc, kRefheap, kRawPool, kMiZalloc, kKinds };
+struct Results {
+  // [size][kind]
+  double pair[kNumSizes][kKinds];
+  double pair_neighbour[kNumSizes][kKinds];
+  double lifo_alloc[kNumSizes][kKinds];
+  double lifo_free[kNumSizes][kKinds];
+  double rand_alloc[kNumSizes][kKinds];
+  double rand_free[kNumSizes][kKinds];
+  double mix[kKinds];
+};
+
+inline void keep_min(double& slot, double value) {
+  if (value < slot) slot = value;
+}
+
+template <class A>
+void run_rep(A& a, Kind kind, Inputs& in, const Config& cfg, Results& r) {
+  for (size_t s = 0; s < kNumSizes; s++) {
+    const size_t size = kSizes[s];
+    keep_min(r.pair[s][kind], warm_pair(a, size, cfg.pairs, false));
+    keep_min(r.pair_neighbour[s][kind], warm_pair(a, size, cfg.pairs, true));
+    const BurstResult lifo = burst_lifo(a, size, in, cfg.burst);
+    keep_min(r.lifo_alloc[s][kind], lifo.alloc_ns);
+    keep_min(r.lifo_free[s][kind], lifo.free_ns);
+    const BurstResult rnd = burst_random(a, size, in, cfg.burst);
+    keep_min(r.rand_alloc[s][kind], rnd.alloc_ns);
+    keep_min(r.rand_free[s][kind], rnd.free_ns);
+  }
+  keep_min(r.mix[kind], mixed(a, in, cfg));
+}
+
+void print_row(const char* workload, const char* size, const double* v) {
+  const double g = v[kGlibc], m = v[kMimalloc], h = v[kRefheap], p = v[kRawPool], z = v[kMiZalloc];
+  std::printf("| %-22s | %5s | %7.1f | %8.1f | %7.1f | %6.2fx | %6.2fx | %8.1f | %6.2fx | %9.1f | %6.2fx |\n",
+              workload, size, g, m, h, h / m, h / g, p, p / m, z, h / z);
+}
+
+void print_timings(const Results& r, const Config& cfg) {
+  std::printf("\nTimings, ns (best of %d), lower is better\n\n", cfg.reps);
+  std::printf(
+      "| workload               |  size |   glibc | mimalloc | refheap | rh/mi   | rh/glibc | raw pool | raw/mi  | mi-zalloc | rh/mi-z |\n"
+      "|------------------------|------:|--------:|---------:|--------:|--------:|--------:|---------:|--------:|----------:|--------:|\n");
+  char size[16];
+  auto group = [&](const char* name, const double (*table)[kKinds]) {
+    for (size_t s = 0; s < kNumSizes; s++) {
+      std::snprintf(size, sizeof size, "%zu", kSizes[s]);
+      print_row(name, size, table[s]);
+    }
+  };
+  group("a) warm pair", r.pair);
+  group("a2) pair, 1 neighbour", r.pair_neighbour);
+  group("b) 1M burst: alloc", r.lifo_alloc);
+  group("b) 1M burst: LIFO free", r.lifo_free);
+  group("c) 1M: alloc", r.rand_alloc);
+  group("c) 1M: random free", r.rand_free);
+  print_row("d) mixed 100k live, op", "16-512", r.mix);
+  std::printf(
+      "\na) ns per alloc+free pair; b), c) ns per alloc or per free; d) ns per op (1 free + 1 alloc).\n"
+      "rh = refheap (Heap::alloc/release, zeroed data); raw pool = SmallAllocator alone (not zeroed);\n"
+      "mi-zalloc = mimalloc asked for zeroed memory, the like-for-like peer of refheap.\n");
+}
+
+// ---- memory ----------------------------------------------------------------
+
+size_t rss_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) die("open /proc/self/statm");
+  unsigned long size = 0, resident = 0;
+  if (std::fscanf(f, "%lu %lu", &size, &resident) != 2) die("read /proc/self/statm");
+  std::fclose(f);
+  return resident * size_t(sysconf(_SC_PAGESIZE));
+}
+
+struct MemResult {
+  double base, allocated, freed, after_extra;  // RSS bytes
+  double extra_released;                       // refheap: trim() return value
+};
+
+constexpr size_t kMemBlocks = 1'000'000;
+constexpr size_t kMemSize = 64;
+
+template <class A>
+MemResult measure_memory(A& a, std::vector<void*>& ptrs, size_t data_offset, size_t data_bytes) {
+  MemResult m{};
+  m.base = double(rss_bytes());
+  for (size_t i = 0; i < kMemBlocks; i++) {
+    void* p = a.alloc(kMemSize);
+    std::memset(static_cast<char*>(p) + data_offset, 0xa5, data_bytes);  // the data is used
+    ptrs[i] = p;
+  }
+  m.allocated = double(rss_bytes());
+  for (size_t i = 0; i < kMemBlocks; i++) a.free(ptrs[i]);
+  m.freed = double(rss_bytes());
+  if (getenv("RSS_DEBUG")) fprintf(stderr, "base %.0f alloc %.0f freed %.0f\n", m.base, m.allocated, m.freed);
+  return m;
+}
+
+// Runs in the child. mode: 0 glibc, 1 mimalloc, 2 refheap.
+MemResult memory_child(int mode) {
+  std::vector<void*> ptrs(kMemBlocks);  // touched (zeroed) before the baseline
+  MemResult m{};
+  if (mode == 0) {
+    Glibc a;
+    m = measure_memory(a, ptrs, 0, kMemSize);
+    m.after_extra = m.freed;
+  } else if (mode == 1) {
+    Mimalloc a;
+    m = measure_memory(a, ptrs, 0, kMemSize);
+    mi_collect(true);
+    m.after_extra = double(rss_bytes());
+  } else {
+    Refheap a;
+    m = measure_memory(a, ptrs, sizeof(BlockHeader), kMemSize - sizeof(BlockHeader));
+    m.extra_released = double(a.heap.trim());
+    m.after_extra = double(rss_bytes());
+  }
+  return m;
+}
+
+bool memory_in_child(int mode, MemResult* out) {
+  int fds[2];
+  if (pipe(fds) != 0) die("pipe");
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    close(fds[0]);
+    const MemResult m = memory_child(mode);
+    const ssize_t w = write(fds[1], &m, sizeof m);
+    _exit(w == ssize_t(sizeof m) ? 0 : 1);
+  }
+  close(fds[1]);
+  const ssize_t got = read(fds[0], out, sizeof *out);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return got == ssize_t(sizeof *out) && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void print_memory() {
+  MemResult m[3];
+  for (int mode = 0; mode < 3; mode++) {
+    if (!memory_in_child(mode, &m[mode])) die("memory child");
+  }
+  constexpr double MiB = 1024.0 * 1024.0;
+  std::printf("\nMemory: 1M live 64-byte blocks (data written), each allocator in its own child process\n\n");
+  std::printf(
+      "| allocator                      | RSS growth, MiB | bytes/block | RSS left after free-all, MiB | growth returned |\n"
+      "|--------------------------------|----------------:|------------:|-----------------------------:|----------------:|\n");
+  auto line = [&](const char* name, const MemResult& r, double after) {
+    const double growth = r.allocated - r.base;
+    const double left = after - r.base;
+    std::printf("| %-30s | %15.1f | %11.1f | %28.1f | %14.1f%% |\n", name, growth / MiB,
+                growth / double(kMemBlocks), left / MiB, 100.0 * (growth - left) / growth);
+  };
+  line("glibc (no malloc_trim)", m[0], m[0].freed);
+  line("mimalloc (as is)", m[1], m[1].freed);
+  line("mimalloc after mi_collect(true)", m[1], m[1].after_extra);
+  line("refheap without trim()", m[2], m[2].freed);
+  line("refheap after trim()", m[2], m[2].after_extra);
+  std::printf("\nrefheap trim() reported %.1f MiB released.\n", m[2].extra_released / MiB);
+}
+
+// ---- main ------------------------------------------------------------------
+
+void print_environment(const Config& cfg) {
+  utsname u;
+  uname(&u);
+  char model[256] = "?";
+  if (FILE* f = std::fopen("/proc/cpuinfo", "r")) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) {
+      if (std::strncmp(line, "model name", 10) == 0) {
+        const char* colon = std::strchr(line, ':');
+        if (colon) std::snprintf(model, sizeof model, "%s", colon + 2);
+        model[std::strcspn(model, "\n")] = 0;
+        break;
+      }
+    }
+    std::fclose(f);
+  }
+  const int v = mi_version();
+  std::printf("cpu: %s, %ld online; kernel %s %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release);
+  std::printf("glibc %s; mimalloc %d.%d.%d; compiler %s\n", gnu_get_libc_version(), v / 100, (v / 10) % 10, v % 10,
+              __VERSION__);
+  std::printf("reps %d; pairs %zu; burst %zu; mixed %zu live, %zu ops\n", cfg.reps, cfg.pairs, cfg.burst,
+              cfg.mixed_live, cfg.mixed_ops);
+}
+
+void fill_inputs(Inputs& in, const Config& cfg) {
+  std::mt19937_64 rng(20240601);
+  in.ptrs.assign(cfg.burst, nullptr);
+  in.shuffled.assign(cfg.burst, nullptr);
+  in.perm.resize(cfg.burst);
+  for (size_t i = 0; i < cfg.burst; i++) in.perm[i] = uint32_t(i);
+  std::shuffle(in.perm.begin(), in.perm.end(), rng);
+  std::uniform_int_distribution<uint32_t> size_dist(16, 512);
+  std::uniform_int_distribution<uint32_t> index_dist(0, uint32_t(cfg.mixed_live - 1));
+  in.live.assign(cfg.mixed_live, nullptr);
+  in.initial_sizes.resize(cfg.mixed_live);
+  for (auto& s : in.initial_sizes) s = uint16_t(size_dist(rng));
+  in.op_index.resize(cfg.mixed_ops);
+  in.op_size.resize(cfg.mixed_ops);
+  for (size_t k = 0; k < cfg.mixed_ops; k++) {
+    in.op_index[k] = index_dist(rng);
+    in.op_size[k] = uint16_t(size_dist(rng));
+  }
+}
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: alloc_bench [--reps N] [--quick] [--no-memory] [--only-memory]\n"
+               "  --quick      fewer reps and iterations (a smoke test, not a measurement)\n");
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg;
+  bool memory = true, timings = true;
+  for (int i = 1; i < argc; i++) {
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
+      cfg.reps = std::atoi(argv[++i]);
+      if (cfg.reps < 1) usage();
+    } else if (!std::strcmp(argv[i], "--quick")) {
+      cfg.reps = 2;
+      cfg.pairs = 200'000;
+      cfg.mixed_ops = 200'000;
+    } else if (!std::strcmp(argv[i], "--no-memory")) {
+      memory = false;
+    } else if (!std::strcmp(argv[i], "--only-memory")) {
+      timings = false;
+    } else {
+      usage();
+    }
+  }
+  print_environment(cfg);
+  // Memory first, so each child starts from a process that has not used the
+  // allocators yet.
+  if (memory) print_memory();
+  if (!timings) return 0;
+
+  Inputs in;
+  fill_inputs(in, cfg);
+  Results r;
+  for (auto* table : {&r.pair, &r.pair_neighbour, &r.lifo_alloc, &r.lifo_free, &r.rand_alloc, &r.rand_free}) {
+    for (auto& row : *table)
+      for (double& v : row) v = 1e300;
+  }
+  for (double& v : r.mix) v = 1e300;
+
+  Glibc glibc;
+  Mimalloc mimalloc;
+  MimallocZeroed mi_zeroed;
+  Refheap refheap;
+  RawPool raw;
+  for (int rep = 0; rep < cfg.reps; rep++) {
+    std::fprintf(stderr, "rep %d/%d\r", rep + 1, cfg.reps);
+    run_rep(glibc, kGlibc, in, cfg, r);
+    run_rep(mimalloc, kMimalloc, in, cfg, r);
+    run_rep(refheap, kRefheap, in, cfg, r);
+    run_rep(raw, kRawPool, in, cfg, r);
+    run_rep(mi_zeroed, kMiZalloc, in, cfg, r);
+  }
+  std::fprintf(stderr, "\n");
+  print_timings(r, cfg);
+  return 0;
+}

@@ -1,0 +1,75 @@
+// Module entry: per-environment state, the teardown hook, and the two
+// module-level functions. Everything per heap is in heap_functions.cc.
+#include <napi.h>
+
+#include "args.h"
+#include "errors.h"
+#include "heap_handle.h"
+
+namespace refheap::binding {
+namespace {
+
+constexpr uint64_t kMaxSafeInteger = (uint64_t{1} << 53) - 1;
+
+// Worker exit or process exit: every heap of this environment still open
+// gives its memory back. No JavaScript runs after this point.
+void close_all_heaps(AddonState* state) {
+  for (HeapHandle* handle : state->heaps) handle->heap.close();
+}
+
+void finalize_state(Napi::Env /*env*/, AddonState* state) {
+  close_all_heaps(state);
+  for (HeapHandle* handle : state->heaps) handle->state = nullptr;
+  delete state;
+}
+
+Napi::Value create_heap(const Napi::CallbackInfo& info) {
+  uint64_t max_bytes;
+  const uint64_t no_cap = 0;
+  if (!read_integer(info, 0, "maxBytes", kMaxSafeInteger, &max_bytes, &no_cap)) return {};
+  return create_heap_object(info.Env(), AddonState::of(info.Env()), max_bytes);
+}
+
+Napi::Value set_error_class(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) {
+    throw_invalid_type(info.Env(), "errorClass", "a function", info[0]);
+    return {};
+  }
+  AddonState::of(info.Env())->error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// The block layout, for JavaScript that needs offsets (tests, a future
+// fast path): defined once in the core, read from here.
+Napi::Object layout(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("granule", Napi::Number::New(env, kGranule));
+  out.Set("poolSize", Napi::Number::New(env, kPoolSize));
+  out.Set("arenaSize", Napi::Number::New(env, kArenaSize));
+  out.Set("smallLimit", Napi::Number::New(env, kSmallLimit));
+  out.Set("poolHeaderSize", Napi::Number::New(env, kPoolHeaderSize));
+  out.Set("blockHeaderSize", Napi::Number::New(env, sizeof(BlockHeader)));
+  out.Set("slottedHeaderSize", Napi::Number::New(env, sizeof(SlottedHeader)));
+  out.Set("slotSize", Napi::Number::New(env, sizeof(Block*)));
+  out.Set("maxDataBytes", Napi::Number::New(env, kMaxDataBytes));
+  out.Set("maxSlots", Napi::Number::New(env, kMaxSlots));
+  out.Set("maxTypes", Napi::Number::New(env, kMaxTypes));
+  return out;
+}
+
+}  // namespace
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  auto* state = new AddonState();
+  env.SetInstanceData<AddonState, finalize_state>(state);
+  env.AddCleanupHook(close_all_heaps, state);
+  exports.Set("createHeap", Napi::Function::New(env, create_heap, "createHeap"));
+  exports.Set("setErrorClass", Napi::Function::New(env, set_error_class, "setErrorClass"));
+  exports.Set("layout", layout(env));
+  return exports;
+}
+
+}  // namespace refheap::binding
+
+static Napi::Object InitRefheap(Napi::Env env, Napi::Object exports) { return refheap::binding::init(env, exports); }
+NODE_API_MODULE(refheap, InitRefheap)

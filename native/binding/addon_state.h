@@ -1,0 +1,20 @@
+// Per-environment state (main thread or worker), kept as Node-API instance
+// data: never in a mutable static, so every worker has its own.
+#pragma once
+
+#include <napi.h>
+
+#include <unordered_set>
+
+namespace refheap::binding {
+
+struct HeapHandle;
+
+struct AddonState {
+  Napi::FunctionReference error_class;    // RefheapError, registered by lib/native.ts
+  std::unordered_set<HeapHandle*> heaps;  // heaps of this environment not yet finalized
+
+  static AddonState* of(Napi::Env env) { return env.GetInstanceData<AddonState>(); }
+};
+
+}  // namespace refheap::binding

@@ -1,0 +1,73 @@
+#include "args.h"
+
+#include <cmath>
+#include <string>
+
+#include "errors.h"
+
+namespace refheap::binding {
+
+bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name, uint64_t max, uint64_t* out,
+                  const uint64_t* fallback) {
+  Napi::Value value = info[index];
+  const napi_valuetype type = value.Type();
+  if (type == napi_undefined && fallback != nullptr) {
+    *out = *fallback;
+    return true;
+  }
+  if (type != napi_number) {
+    throw_invalid_type(info.Env(), name, "of type number", value);
+    return false;
+  }
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!(number >= 0 && number <= static_cast<double>(max)) || std::trunc(number) != number) {
+    throw_out_of_range(info.Env(), name, "an integer >= 0 && <= " + std::to_string(max), value);
+    return false;
+  }
+  *out = static_cast<uint64_t>(number);
+  return true;
+}
+
+bool read_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out) {
+  Napi::Value value = info[index];
+  if (value.Type() != napi_number) {
+    throw_invalid_type(info.Env(), "ref", "of type number", value);
+    return false;
+  }
+  *out = heap.resolve(value.As<Napi::Number>().DoubleValue());
+  if (*out == nullptr) {
+    throw_invalid_ref(info.Env(), value);
+    return false;
+  }
+  return true;
+}
+
+bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out) {
+  Napi::Value value = info[index];
+  if (value.IsNull()) {
+    *out = nullptr;
+    return true;
+  }
+  if (value.Type() != napi_number) {
+    throw_invalid_type(info.Env(), "target", "of type number or null", value);
+    return false;
+  }
+  *out = heap.resolve(value.As<Napi::Number>().DoubleValue());
+  if (*out == nullptr) {
+    throw_invalid_ref(info.Env(), value);
+    return false;
+  }
+  return true;
+}
+
+bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out) {
+  Napi::Value value = info[index];
+  if (value.Type() != napi_number) {
+    throw_invalid_type(info.Env(), name, "of type number", value);
+    return false;
+  }
+  *out = value.As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+}  // namespace refheap::binding

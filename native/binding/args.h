@@ -1,0 +1,29 @@
+// Argument checks, the way Node.js checks its own: a value of the wrong type
+// is ERR_INVALID_ARG_TYPE, a number that is not an integer or is out of
+// range is ERR_OUT_OF_RANGE, and a number that names no live block is
+// ERR_INVALID_REF. Each reader returns false after throwing.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+
+#include "../core/heap.h"
+
+namespace refheap::binding {
+
+// An integer in [0, max]. When the argument is undefined, `fallback` is used
+// if given, else it is a type error.
+bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name, uint64_t max, uint64_t* out,
+                  const uint64_t* fallback = nullptr);
+
+// A ref naming a live block of `heap`.
+bool read_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out);
+
+// A ref or null (an empty slot).
+bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out);
+
+// A number (any), for setters that convert like DataView.
+bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out);
+
+}  // namespace refheap::binding

@@ -1,0 +1,454 @@
+// The functions of one heap's native object. Each checks its arguments
+// (args.h), calls the core once and converts the result: nothing here
+// decides anything the core could.
+#include <cmath>
+#include <cstring>
+
+#include "args.h"
+#include "errors.h"
+#include "heap_handle.h"
+
+namespace refheap::binding {
+namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "scalar access assumes a little-endian host");
+
+constexpr uint64_t kZero = 0;
+constexpr uint64_t kMaxCount = uint64_t{1} << 27;  // allocMany: a Float64Array of at most 1 GiB
+
+using Method = Napi::Value (*)(HeapHandle&, const Napi::CallbackInfo&);
+
+// Every function first refuses a closed heap, whatever its arguments.
+template <Method method>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  auto* handle = static_cast<HeapHandle*>(info.Data());
+  if (handle->heap.closed()) {
+    throw_refheap_error(info.Env(), "ERR_HEAP_CLOSED", "The heap is closed");
+    return info.Env().Undefined();
+  }
+  return method(*handle, info);
+}
+
+Napi::Value ref_value(Napi::Env env, const Heap& heap, const Block* block) {
+  return block == nullptr ? env.Null() : Napi::Number::New(env, heap.ref_of(block));
+}
+
+Napi::Value alloc(HeapHandle& h, const Napi::CallbackInfo& info) {
+  uint64_t size, slots, type;
+  if (!read_integer(info, 0, "size", kMaxDataBytes, &size)) return {};
+  if (!read_integer(info, 1, "slots", kMaxSlots, &slots, &kZero)) return {};
+  if (!read_integer(info, 2, "type", kMaxTypes - 1, &type, &kZero)) return {};
+  Block* block;
+  const Status status = h.heap.alloc(size, slots, type, &block);
+  if (status != Status::kOk) {
+    throw_status(info.Env(), status, "alloc(" + std::to_string(size) + ", " + std::to_string(slots) + ", " +
+                                         std::to_string(type) + ")" +
+                                         (status == Status::kOutOfRange ? ": type is not defined" : ""));
+    return {};
+  }
+  return Napi::Number::New(info.Env(), h.heap.ref_of(block));
+}
+
+Napi::Value alloc_many(HeapHandle& h, const Napi::CallbackInfo& info) {
+  uint64_t count, size, slots, type;
+  if (!read_integer(info, 0, "count", kMaxCount, &count)) return {};
+  if (!read_integer(info, 1, "size", kMaxDataBytes, &size)) return {};
+  if (!read_integer(info, 2, "slots", kMaxSlots, &slots, &kZero)) return {};
+  if (!read_integer(info, 3, "type", kMaxTypes - 1, &type, &kZero)) return {};
+  if (h.heap.type_name(type) == nullptr) {
+    throw_status(info.Env(), Status::kOutOfRange, "allocMany: type " + std::to_string(type) + " is not defined");
+    return {};
+  }
+  Napi::Float64Array refs = Napi::Float64Array::New(info.Env(), count);
+  if (info.Env().IsExceptionPending()) return {};
+  const Status status = h.heap.alloc_many(count, size, slots, type, refs.Data());
+  if (status != Status::kOk) {
+    throw_status(info.Env(), status, "allocMany(" + std::to_string(count) + ", " + std::to_string(size) + ")");
+    return {};
+  }
+  return refs;
+}
+
+Napi::Value retain(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  if (!read_ref(info, 0, h.heap, &block)) return {};
+  const Status status = h.heap.retain(block);
+  if (status != Status::kOk) {
+    throw_status(info.Env(), status, "retain");
+    return {};
+  }
+  return info[0];
+}
+
+Napi::Value release(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  if (!read_ref(info, 0, h.heap, &block)) return {};
+  h.heap.release(block);
+  return info.Env().Undefined();
+}
+
+// Reads every element first: a non-number anywhere releases nothing.
+bool read_number_list(const Napi::CallbackInfo& info, std::vector<double>* out) {
+  Napi::Value value = info[0];
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+    Napi::Float64Array array = value.As<Napi::Float64Array>();
+    out->assign(array.Data(), array.Data() + array.ElementLength());
+    return true;
+  }
+  if (!value.IsObject() || value.IsFunction()) {
+    throw_invalid_type(info.Env(), "refs", "an array-like of numbers", value);
+    return false;
+  }
+  Napi::Object list = value.As<Napi::Object>();
+  Napi::Value length_value = list.Get("length");
+  if (info.Env().IsExceptionPending()) return false;
+  const double length = length_value.IsNumber() ? length_value.As<Napi::Number>().DoubleValue() : -1;
+  if (!(length >= 0 && length <= 4294967295.0) || std::trunc(length) != length) {
+    throw_invalid_type(info.Env(), "refs", "an array-like of numbers", value);
+    return false;
+  }
+  out->reserve(static_cast<size_t>(length));
+  for (uint32_t i = 0; i < static_cast<uint32_t>(length); i++) {
+    Napi::Value element = list.Get(i);
+    if (info.Env().IsExceptionPending()) return false;
+    if (!element.IsNumber()) {
+      throw_invalid_type(info.Env(), ("refs[" + std::to_string(i) + "]").c_str(), "of type number", element);
+      return false;
+    }
+    out->push_back(element.As<Napi::Number>().DoubleValue());
+  }
+  return true;
+}
+
+Napi::Value release_many(HeapHandle& h, const Napi::CallbackInfo& info) {
+  std::vector<double> refs;
+  if (!read_number_list(info, &refs)) return {};
+  for (size_t i = 0; i < refs.size(); i++) {
+    Block* block = h.heap.resolve(refs[i]);
+    if (block == nullptr) {
+      throw_invalid_ref(info.Env(), Napi::Number::New(info.Env(), refs[i]), static_cast<int64_t>(i));
+      return {};
+    }
+    h.heap.release(block);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value refcount(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  if (!read_ref(info, 0, h.heap, &block)) return {};
+  return Napi::Number::New(info.Env(), block->refcount);
+}
+
+bool read_slot(HeapHandle& h, const Napi::CallbackInfo& info, Block* block, uint64_t* slot) {
+  const uint32_t count = slot_count(block);
+  if (count == 0) {
+    if (!read_integer(info, 1, "slot", kMaxSlots, slot)) return false;
+    throw_out_of_range(info.Env(), "slot", "less than the block's slot count (the block has no slots)", info[1]);
+    return false;
+  }
+  (void)h;
+  return read_integer(info, 1, "slot", count - 1, slot);
+}
+
+Napi::Value set_ref(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block *block, *target;
+  uint64_t slot;
+  if (!read_ref(info, 0, h.heap, &block) || !read_slot(h, info, block, &slot)) return {};
+  if (!read_optional_ref(info, 2, h.heap, &target)) return {};
+  const Status status = h.heap.set_ref(block, slot, target);
+  if (status != Status::kOk) throw_status(info.Env(), status, "setRef");
+  return info.Env().Undefined();
+}
+
+Napi::Value get_ref(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  uint64_t slot;
+  if (!read_ref(info, 0, h.heap, &block) || !read_slot(h, info, block, &slot)) return {};
+  Block* target = nullptr;
+  h.heap.get_ref(block, slot, &target);
+  return ref_value(info.Env(), h.heap, target);
+}
+
+Napi::Value slot_count_of(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  if (!read_ref(info, 0, h.heap, &block)) return {};
+  return Napi::Number::New(info.Env(), slot_count(block));
+}
+
+Napi::Value size_of(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  if (!read_ref(info, 0, h.heap, &block)) return {};
+  return Napi::Number::New(info.Env(), static_cast<double>(data_size(block)));
+}
+
+Napi::Value type_of(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  if (!read_ref(info, 0, h.heap, &block)) return {};
+  return Napi::Number::New(info.Env(), block->type);
+}
+
+// The block and a range [offset, offset + length) checked against its data.
+// `length` is the width of a scalar, or 0 for "the rest of the data".
+bool read_block_range(HeapHandle& h, const Napi::CallbackInfo& info, size_t width, Block** block, uint64_t* offset) {
+  if (!read_ref(info, 0, h.heap, block)) return false;
+  const uint64_t size = data_size(*block);
+  if (size < width) {
+    if (!read_integer(info, 1, "offset", kMaxDataBytes, offset)) return false;
+    throw_out_of_range(info.Env(), "offset", "within the block's " + std::to_string(size) + " data bytes", info[1]);
+    return false;
+  }
+  return read_integer(info, 1, "offset", size - width, offset);
+}
+
+template <typename T>
+Napi::Value get_scalar(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  uint64_t offset;
+  if (!read_block_range(h, info, sizeof(T), &block, &offset)) return {};
+  T value;
+  std::memcpy(&value, data_of(block) + offset, sizeof(T));
+  return Napi::Number::New(info.Env(), static_cast<double>(value));
+}
+
+// ECMAScript's ToUint32: what DataView does to a number before storing it.
+uint32_t wrap_to_uint32(double number) {
+  if (!std::isfinite(number)) return 0;
+  double wrapped = std::fmod(std::trunc(number), 4294967296.0);
+  if (wrapped < 0) wrapped += 4294967296.0;
+  return static_cast<uint32_t>(wrapped);
+}
+
+template <typename T>
+Napi::Value set_scalar(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  uint64_t offset;
+  double number;
+  if (!read_block_range(h, info, sizeof(T), &block, &offset) || !read_number(info, 2, "value", &number)) return {};
+  T value;
+  if constexpr (std::is_floating_point_v<T>) {
+    value = static_cast<T>(number);
+  } else {
+    value = static_cast<T>(wrap_to_uint32(number));
+  }
+  std::memcpy(data_of(block) + offset, &value, sizeof(T));
+  return info.Env().Undefined();
+}
+
+Napi::Value get_big_int64(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  uint64_t offset;
+  if (!read_block_range(h, info, sizeof(int64_t), &block, &offset)) return {};
+  int64_t value;
+  std::memcpy(&value, data_of(block) + offset, sizeof value);
+  return Napi::BigInt::New(info.Env(), value);
+}
+
+Napi::Value set_big_int64(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  uint64_t offset;
+  if (!read_block_range(h, info, sizeof(int64_t), &block, &offset)) return {};
+  if (!info[2].IsBigInt()) {
+    throw_invalid_type(info.Env(), "value", "of type bigint", info[2]);
+    return {};
+  }
+  bool lossless;
+  const int64_t value = info[2].As<Napi::BigInt>().Int64Value(&lossless);  // wraps, like DataView
+  std::memcpy(data_of(block) + offset, &value, sizeof value);
+  return info.Env().Undefined();
+}
+
+Napi::Value write(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  uint64_t offset;
+  if (!read_ref(info, 0, h.heap, &block)) return {};
+  if (!read_integer(info, 1, "offset", data_size(block), &offset)) return {};
+  Napi::Value source = info[2];
+  const uint8_t* bytes;
+  size_t length;
+  if (source.IsTypedArray()) {
+    Napi::TypedArray array = source.As<Napi::TypedArray>();
+    bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    length = array.ByteLength();
+  } else if (source.IsDataView()) {
+    Napi::DataView view = source.As<Napi::DataView>();
+    bytes = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+    length = view.ByteLength();
+  } else {
+    throw_invalid_type(info.Env(), "src", "an instance of ArrayBufferView", source);
+    return {};
+  }
+  if (h.heap.check_range(block, offset, length) != Status::kOk) {
+    throw_range_error(info.Env(), "ERR_OUT_OF_RANGE",
+                      "Writing " + std::to_string(length) + " bytes at offset " + std::to_string(offset) +
+                          " would pass the end of the block's " + std::to_string(data_size(block)) + " data bytes");
+    return {};
+  }
+  if (length != 0) std::memmove(data_of(block) + offset, bytes, length);  // the source may view this very block
+  return info.Env().Undefined();
+}
+
+Napi::Value read(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  uint64_t offset, length;
+  if (!read_ref(info, 0, h.heap, &block)) return {};
+  const uint64_t size = data_size(block);
+  if (!read_integer(info, 1, "offset", size, &offset, &kZero)) return {};
+  const uint64_t rest = size - offset;
+  if (!read_integer(info, 2, "length", rest, &length, &rest)) return {};
+  Napi::Uint8Array bytes = Napi::Uint8Array::New(info.Env(), length);
+  if (info.Env().IsExceptionPending()) return {};
+  if (length != 0) std::memcpy(bytes.Data(), data_of(block) + offset, length);
+  return bytes;
+}
+
+Napi::Value view(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Block* block;
+  if (!read_ref(info, 0, h.heap, &block)) return {};
+  return make_view(info.Env(), h, block);
+}
+
+Napi::Value define_type(HeapHandle& h, const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) {
+    throw_invalid_type(info.Env(), "name", "of type string", info[0]);
+    return {};
+  }
+  uint32_t type;
+  const Status status = h.heap.define_type(info[0].As<Napi::String>().Utf8Value(), &type);
+  if (status != Status::kOk) {
+    throw_status(info.Env(), status, "defineType: a heap holds at most " + std::to_string(kMaxTypes) + " types");
+    return {};
+  }
+  return Napi::Number::New(info.Env(), type);
+}
+
+Napi::Value type_name(HeapHandle& h, const Napi::CallbackInfo& info) {
+  uint64_t type;
+  if (!read_integer(info, 0, "type", kMaxTypes - 1, &type)) return {};
+  const std::string* name = h.heap.type_name(type);
+  if (name == nullptr) {
+    throw_out_of_range(info.Env(), "type", "a defined type id", info[0]);
+    return {};
+  }
+  return Napi::String::New(info.Env(), *name);
+}
+
+Napi::Value stats(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const HeapStats s = h.heap.stats();
+  Napi::Object out = Napi::Object::New(env);
+#define REFHEAP_SET_COUNTER(field, js_name) out.Set(js_name, Napi::Number::New(env, static_cast<double>(s.field)));
+  REFHEAP_HEAP_COUNTERS(REFHEAP_SET_COUNTER)
+#undef REFHEAP_SET_COUNTER
+  out.Set("heapId", Napi::Number::New(env, static_cast<double>(h.heap.id())));
+  Napi::Array classes = Napi::Array::New(env, s.size_classes.size());
+  for (size_t i = 0; i < s.size_classes.size(); i++) {
+    const SizeClassStats& c = s.size_classes[i];
+    Napi::Object row = Napi::Object::New(env);
+    row.Set("blockSize", Napi::Number::New(env, c.block_size));
+    row.Set("pools", Napi::Number::New(env, static_cast<double>(c.pools)));
+    row.Set("blocksInUse", Napi::Number::New(env, static_cast<double>(c.blocks_in_use)));
+    row.Set("blocksFree", Napi::Number::New(env, static_cast<double>(c.blocks_free)));
+    classes.Set(static_cast<uint32_t>(i), row);
+  }
+  out.Set("sizeClasses", classes);
+  return out;
+}
+
+Napi::Value trim(HeapHandle& h, const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(h.heap.trim()));
+}
+
+Napi::Value close(const Napi::CallbackInfo& info) {
+  static_cast<HeapHandle*>(info.Data())->close(info.Env(), true);
+  return info.Env().Undefined();
+}
+
+Napi::Value is_closed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), static_cast<HeapHandle*>(info.Data())->heap.closed());
+}
+
+// Test hooks: a full consistency check, and fault injection.
+Napi::Value verify(HeapHandle& h, const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), h.heap.verify());
+}
+
+Napi::Value fail_nth_mapping(HeapHandle& h, const Napi::CallbackInfo& info) {
+  uint64_t n;
+  if (!read_integer(info, 0, "n", UINT32_MAX, &n)) return {};
+  h.heap.pages().os().fail_nth_mapping(n);
+  return info.Env().Undefined();
+}
+
+struct Entry {
+  const char* name;
+  Napi::Value (*function)(const Napi::CallbackInfo&);
+};
+
+const Entry kFunctions[] = {
+    {"alloc", guarded<alloc>},
+    {"allocMany", guarded<alloc_many>},
+    {"retain", guarded<retain>},
+    {"release", guarded<release>},
+    {"releaseMany", guarded<release_many>},
+    {"refcount", guarded<refcount>},
+    {"setRef", guarded<set_ref>},
+    {"getRef", guarded<get_ref>},
+    {"slotCount", guarded<slot_count_of>},
+    {"sizeOf", guarded<size_of>},
+    {"typeOf", guarded<type_of>},
+    {"getUint8", guarded<get_scalar<uint8_t>>},
+    {"setUint8", guarded<set_scalar<uint8_t>>},
+    {"getInt32", guarded<get_scalar<int32_t>>},
+    {"setInt32", guarded<set_scalar<int32_t>>},
+    {"getUint32", guarded<get_scalar<uint32_t>>},
+    {"setUint32", guarded<set_scalar<uint32_t>>},
+    {"getFloat64", guarded<get_scalar<double>>},
+    {"setFloat64", guarded<set_scalar<double>>},
+    {"getBigInt64", guarded<get_big_int64>},
+    {"setBigInt64", guarded<set_big_int64>},
+    {"write", guarded<write>},
+    {"read", guarded<read>},
+    {"view", guarded<view>},
+    {"defineType", guarded<define_type>},
+    {"typeName", guarded<type_name>},
+    {"stats", guarded<stats>},
+    {"trim", guarded<trim>},
+    {"verify", guarded<verify>},
+    {"failNthMapping", guarded<fail_nth_mapping>},
+    {"close", close},
+    {"isClosed", is_closed},
+};
+
+void finalize_heap_object(Napi::Env env, HeapHandle* handle) {
+  handle->close(env, false);
+  handle->unpin();
+}
+
+}  // namespace
+
+void HeapHandle::close(Napi::Env env, bool detach_views) {
+  if (heap.closed()) return;
+  forget_views(env, *this, detach_views);
+  heap.close();
+}
+
+void HeapHandle::unpin() {
+  if (--pins != 0) return;
+  if (state != nullptr) state->heaps.erase(this);
+  delete this;
+}
+
+Napi::Object create_heap_object(Napi::Env env, AddonState* state, uint64_t max_bytes) {
+  auto* handle = new HeapHandle(state, max_bytes);
+  state->heaps.insert(handle);
+  Napi::Object object = Napi::Object::New(env);
+  for (const Entry& entry : kFunctions) {
+    object.Set(entry.name, Napi::Function::New(env, entry.function, entry.name, handle));
+  }
+  object.Set("heapId", Napi::Number::New(env, static_cast<double>(handle->heap.id())));
+  object.AddFinalizer(finalize_heap_object, handle);
+  return object;
+}
+
+}  // namespace refheap::binding

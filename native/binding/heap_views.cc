@@ -1,0 +1,74 @@
+// Zero-copy views of a block's data. A view is an external ArrayBuffer over
+// the data area that holds one count on the block until V8 collects it.
+// close() detaches every live view, so no view can reach unmapped memory.
+#include "errors.h"
+#include "heap_handle.h"
+
+namespace refheap::binding {
+
+struct ViewRecord {
+  HeapHandle* handle;  // nullptr once the heap has closed
+  Block* block;
+  napi_ref buffer;     // weak: lets close() find the ArrayBuffer to detach it
+  ViewRecord* next;
+  ViewRecord* prev;
+};
+
+namespace {
+
+void unlink(HeapHandle& handle, ViewRecord* record) {
+  if (record->prev != nullptr) record->prev->next = record->next;
+  else handle.views = record->next;
+  if (record->next != nullptr) record->next->prev = record->prev;
+}
+
+void finalize_view(napi_env env, void* /*data*/, void* hint) {
+  auto* record = static_cast<ViewRecord*>(hint);
+  if (record->buffer != nullptr) napi_delete_reference(env, record->buffer);
+  if (HeapHandle* handle = record->handle) {
+    unlink(*handle, record);
+    handle->heap.release(record->block);
+    handle->unpin();
+  }
+  delete record;
+}
+
+}  // namespace
+
+Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block) {
+  const Status status = handle.heap.retain(block);
+  if (status != Status::kOk) {
+    throw_status(env, status, "view");
+    return {};
+  }
+  auto* record = new ViewRecord{&handle, block, nullptr, handle.views, nullptr};
+  const size_t length = data_size(block);
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, data_of(block), length, finalize_view, record, &buffer) != napi_ok) {
+    delete record;
+    handle.heap.release(block);
+    if (!env.IsExceptionPending()) Napi::Error::New(env, "view: could not create an ArrayBuffer").ThrowAsJavaScriptException();
+    return {};
+  }
+  if (handle.views != nullptr) handle.views->prev = record;
+  handle.views = record;
+  handle.pins++;
+  napi_create_reference(env, buffer, 0, &record->buffer);
+  return Napi::Uint8Array::New(env, length, Napi::ArrayBuffer(env, buffer), 0);
+}
+
+void forget_views(Napi::Env env, HeapHandle& handle, bool detach) {
+  while (ViewRecord* record = handle.views) {
+    unlink(handle, record);
+    if (detach && record->buffer != nullptr) {
+      napi_value buffer;
+      if (napi_get_reference_value(env, record->buffer, &buffer) == napi_ok && buffer != nullptr) {
+        napi_detach_arraybuffer(env, buffer);
+      }
+    }
+    record->handle = nullptr;
+    handle.pins--;  // the caller holds the heap object's pin, so this never reaches zero
+  }
+}
+
+}  // namespace refheap::binding
