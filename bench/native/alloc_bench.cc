@@ -37,6 +37,7 @@
 // freeing them all; glibc without malloc_trim, refheap with and without
 // Heap::trim(), mimalloc also after mi_collect(true).
 #include <mimalloc.h>
+#include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -60,6 +61,7 @@
 
 using namespace refheap;
 
+
 namespace {
 
 // Keeps the compiler from proving a pointer unused (GCC deletes
@@ -79,14 +81,36 @@ inline uint64_t now_ns() {
 
 // ---- the allocators -------------------------------------------------------
 
+// glibc's own malloc and free. Linking the shared libmimalloc puts its
+// malloc/free (and even __libc_malloc/__libc_free) into the process's global
+// symbol scope ahead of libc, so a plain malloc() call in this binary is
+// mimalloc. The glibc column therefore looks malloc/free up in libc.so.6
+// itself; the call through a pointer costs what a PLT call costs.
+using MallocFn = void* (*)(size_t);
+using FreeFn = void (*)(void*);
+MallocFn glibc_malloc;
+FreeFn glibc_free;
+
+void bind_glibc() {
+  void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  if (libc == nullptr) die("dlopen(libc.so.6)");
+  glibc_malloc = reinterpret_cast<MallocFn>(dlsym(libc, "malloc"));
+  glibc_free = reinterpret_cast<FreeFn>(dlsym(libc, "free"));
+  Dl_info info{};
+  if (glibc_malloc == nullptr || glibc_free == nullptr || dladdr(reinterpret_cast<void*>(glibc_malloc), &info) == 0 ||
+      info.dli_fname == nullptr || std::strstr(info.dli_fname, "libc.so") == nullptr) {
+    die("finding glibc's malloc");
+  }
+}
+
 struct Glibc {
   static constexpr const char* kName = "glibc";
   void* alloc(size_t size) {
-    void* p = std::malloc(size);
+    void* p = glibc_malloc(size);
     if (p == nullptr) die("malloc");
     return p;
   }
-  void free(void* p) { std::free(p); }
+  void free(void* p) { glibc_free(p); }
 };
 
 struct Mimalloc {
@@ -121,7 +145,7 @@ struct Refheap {
 };
 
 struct RawPool {
-  static constexpr const char* kName = "raw pool";
+  static constexpr const char* kName = "raw-pool";
   PageSource pages{0};
   SmallAllocator small{pages, Registry::next_heap_id()};
   ~RawPool() { small.release_all(); }
@@ -320,7 +344,6 @@ MemResult measure_memory(A& a, std::vector<void*>& ptrs, size_t data_offset, siz
   m.allocated = double(rss_bytes());
   for (size_t i = 0; i < kMemBlocks; i++) a.free(ptrs[i]);
   m.freed = double(rss_bytes());
-  if (getenv("RSS_DEBUG")) fprintf(stderr, "base %.0f alloc %.0f freed %.0f\n", m.base, m.allocated, m.freed);
   return m;
 }
 
@@ -374,12 +397,12 @@ void print_memory() {
   constexpr double MiB = 1024.0 * 1024.0;
   std::printf("\nMemory: 1M live 64-byte blocks (data written), each allocator in its own child process\n\n");
   std::printf(
-      "| allocator                      | RSS growth, MiB | bytes/block | RSS left after free-all, MiB | growth returned |\n"
-      "|--------------------------------|----------------:|------------:|-----------------------------:|----------------:|\n");
+      "| allocator                       | RSS growth, MiB | bytes/block | RSS left after free-all, MiB | growth returned |\n"
+      "|---------------------------------|----------------:|------------:|-----------------------------:|----------------:|\n");
   auto line = [&](const char* name, const MemResult& r, double after) {
     const double growth = r.allocated - r.base;
     const double left = after - r.base;
-    std::printf("| %-30s | %15.1f | %11.1f | %28.1f | %14.1f%% |\n", name, growth / MiB,
+    std::printf("| %-31s | %15.1f | %11.1f | %28.1f | %14.1f%% |\n", name, growth / MiB,
                 growth / double(kMemBlocks), left / MiB, 100.0 * (growth - left) / growth);
   };
   line("glibc (no malloc_trim)", m[0], m[0].freed);
@@ -412,6 +435,11 @@ void print_environment(const Config& cfg) {
   std::printf("cpu: %s, %ld online; kernel %s %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release);
   std::printf("glibc %s; mimalloc %d.%d.%d; compiler %s\n", gnu_get_libc_version(), v / 100, (v / 10) % 10, v % 10,
               __VERSION__);
+  Dl_info info{};
+  void* process_malloc = dlsym(RTLD_DEFAULT, "malloc");
+  const bool found = process_malloc != nullptr && dladdr(process_malloc, &info) != 0 && info.dli_fname != nullptr;
+  std::printf("the process's malloc comes from %s (the glibc column calls libc.so.6's own)\n",
+              found ? info.dli_fname : "?");
   std::printf("reps %d; pairs %zu; burst %zu; mixed %zu live, %zu ops\n", cfg.reps, cfg.pairs, cfg.burst,
               cfg.mixed_live, cfg.mixed_ops);
 }
@@ -439,6 +467,7 @@ void fill_inputs(Inputs& in, const Config& cfg) {
 void usage() {
   std::fprintf(stderr,
                "usage: alloc_bench [--reps N] [--quick] [--no-memory] [--only-memory]\n"
+               "                   [--only glibc|mimalloc|refheap|raw-pool|mi-zalloc]\n"
                "  --quick      fewer reps and iterations (a smoke test, not a measurement)\n");
   std::exit(2);
 }
@@ -448,6 +477,7 @@ void usage() {
 int main(int argc, char** argv) {
   Config cfg;
   bool memory = true, timings = true;
+  const char* only = nullptr;  // one allocator's timings (for profiling)
   for (int i = 1; i < argc; i++) {
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
       cfg.reps = std::atoi(argv[++i]);
@@ -458,12 +488,16 @@ int main(int argc, char** argv) {
       cfg.mixed_ops = 200'000;
     } else if (!std::strcmp(argv[i], "--no-memory")) {
       memory = false;
+    } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      only = argv[++i];
+      memory = false;
     } else if (!std::strcmp(argv[i], "--only-memory")) {
       timings = false;
     } else {
       usage();
     }
   }
+  bind_glibc();
   print_environment(cfg);
   // Memory first, so each child starts from a process that has not used the
   // allocators yet.
@@ -485,14 +519,13 @@ int main(int argc, char** argv) {
   Refheap refheap;
   RawPool raw;
   for (int rep = 0; rep < cfg.reps; rep++) {
-    std::fprintf(stderr, "rep %d/%d\r", rep + 1, cfg.reps);
-    run_rep(glibc, kGlibc, in, cfg, r);
-    run_rep(mimalloc, kMimalloc, in, cfg, r);
-    run_rep(refheap, kRefheap, in, cfg, r);
-    run_rep(raw, kRawPool, in, cfg, r);
-    run_rep(mi_zeroed, kMiZalloc, in, cfg, r);
+    std::fprintf(stderr, "rep %d/%d\n", rep + 1, cfg.reps);
+    if (only == nullptr || !std::strcmp(only, Glibc::kName)) run_rep(glibc, kGlibc, in, cfg, r);
+    if (only == nullptr || !std::strcmp(only, Mimalloc::kName)) run_rep(mimalloc, kMimalloc, in, cfg, r);
+    if (only == nullptr || !std::strcmp(only, Refheap::kName)) run_rep(refheap, kRefheap, in, cfg, r);
+    if (only == nullptr || !std::strcmp(only, RawPool::kName)) run_rep(raw, kRawPool, in, cfg, r);
+    if (only == nullptr || !std::strcmp(only, MimallocZeroed::kName)) run_rep(mi_zeroed, kMiZalloc, in, cfg, r);
   }
-  std::fprintf(stderr, "\n");
   print_timings(r, cfg);
   return 0;
 }

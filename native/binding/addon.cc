@@ -30,6 +30,9 @@ Napi::Value create_heap(const Napi::CallbackInfo& info) {
   return create_heap_object(info.Env(), AddonState::of(info.Env()), max_bytes);
 }
 
+// Does nothing: the benchmarks' baseline for the cost of one Node-API call.
+Napi::Value noop(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
+
 Napi::Value set_error_class(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) {
     throw_invalid_type(info.Env(), "errorClass", "a function", info[0]);
@@ -66,6 +69,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("createHeap", Napi::Function::New(env, create_heap, "createHeap"));
   exports.Set("setErrorClass", Napi::Function::New(env, set_error_class, "setErrorClass"));
   exports.Set("layout", layout(env));
+  exports.Set("noop", Napi::Function::New(env, noop, "noop"));
   return exports;
 }
 

@@ -1,0 +1,38 @@
+/**
+ * Errors that are refheap's own: a number that names no live block
+ * (`ERR_INVALID_REF`, with `index` from `releaseMany`), a closed heap
+ * (`ERR_HEAP_CLOSED`) and a mapping the OS refused (`ERR_OS_MEMORY`).
+ * Argument errors are Node's usual `TypeError` / `RangeError` with a `code`;
+ * `ERR_HEAP_LIMIT` is a `RangeError`.
+ */
+export class RefheapError extends Error {
+  readonly code: string;
+  /** For `releaseMany`: the position of the first invalid ref. */
+  index?: number;
+
+  constructor(message: string, code: string) {
+    super(message);
+    this.name = 'RefheapError';
+    this.code = code;
+  }
+}
+
+/** The kind of error Node.js throws for bad arguments, with its code. */
+export function invalidArgType(name: string, expected: string, received: unknown): TypeError {
+  const error = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(received)}`);
+  return Object.assign(error, { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+export function outOfRange(name: string, range: string, received: unknown): RangeError {
+  const error = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${describe(received)}`);
+  return Object.assign(error, { code: 'ERR_OUT_OF_RANGE' });
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return `type string ('${value.length > 28 ? value.slice(0, 25) + '...' : value}')`;
+  if (typeof value === 'object') return 'an object';
+  return `type ${typeof value}`;
+}

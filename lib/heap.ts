@@ -1,0 +1,190 @@
+/**
+ * The `Heap` class (SPEC section 4). Its block methods are the native
+ * functions themselves, installed on each instance: a call such as
+ * `heap.alloc(64)` goes straight into the addon with no JavaScript hop in
+ * between. Argument checks and errors happen there (native/binding).
+ */
+import { createNativeHeap, layout, type NativeHeap, type Ref, type TypeId } from './native';
+import { invalidArgType, outOfRange } from './errors';
+import { formatMallocStats } from './malloc-report';
+import { shapeStats, type HeapStats } from './stats';
+
+export interface HeapOptions {
+  /** Shown by the CLI; default `heap-<id>`. */
+  name?: string;
+  /** Cap on bytes mapped from the OS; default: no cap. */
+  maxBytes?: number;
+  /** Collection thresholds; default [700, 10, 10]. */
+  thresholds?: [number, number?, number?];
+  /** Automatic collection; default true. */
+  autoCollect?: boolean;
+  /** Live statistics page for the CLI; default true. */
+  publish?: boolean;
+}
+
+const DEFAULT_THRESHOLDS: [number, number, number] = [700, 10, 10];
+const MAX_THRESHOLD = 2 ** 31 - 1;
+
+function checkThresholds(value: unknown): [number, number, number] {
+  if (value === undefined) return [...DEFAULT_THRESHOLDS];
+  if (!Array.isArray(value)) throw invalidArgType('options.thresholds', 'an array of numbers', value);
+  if (value.length < 1 || value.length > 3) throw outOfRange('options.thresholds.length', '1, 2 or 3', value.length);
+  const thresholds: [number, number, number] = [...DEFAULT_THRESHOLDS];
+  value.forEach((t: unknown, i) => {
+    if (t === undefined && i > 0) return;
+    if (typeof t !== 'number') throw invalidArgType(`options.thresholds[${i}]`, 'of type number', t);
+    if (!Number.isInteger(t) || t < 0 || t > MAX_THRESHOLD) {
+      throw outOfRange(`options.thresholds[${i}]`, `an integer >= 0 && <= ${MAX_THRESHOLD}`, t);
+    }
+    thresholds[i] = t;
+  });
+  return thresholds;
+}
+
+function checkBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
+  return value;
+}
+
+export class Heap implements Disposable {
+  readonly name: string;
+  readonly #native: NativeHeap;
+  readonly #thresholds: [number, number, number];
+  readonly #autoCollect: boolean;
+  /** Whether this heap publishes a live statistics page (SPEC section 9). */
+  readonly publish: boolean;
+
+  /** A new reference to a block of `size` zeroed bytes and `slots` empty slots. */
+  readonly alloc: (size: number, slots?: number, type?: TypeId) => Ref;
+  /** `count` new references at once, as by `count` calls of `alloc`. */
+  readonly allocMany: (count: number, size: number, slots?: number, type?: TypeId) => Float64Array;
+  /** Count + 1; returns `ref`. */
+  readonly retain: (ref: Ref) => Ref;
+  /** Count − 1; at zero the block's slots are released and its memory returns to its pool. */
+  readonly release: (ref: Ref) => void;
+  /** Releases each ref in order; throws ERR_INVALID_REF with `index` at the first invalid one. */
+  readonly releaseMany: (refs: ArrayLike<number>) => void;
+  /** The exact reference count. */
+  readonly refcount: (ref: Ref) => number;
+  /** Stores `target` (count + 1) in `slot`, releasing the previous occupant. */
+  readonly setRef: (ref: Ref, slot: number, target: Ref | null) => void;
+  /** The borrowed ref in `slot`, or null. */
+  readonly getRef: (ref: Ref, slot: number) => Ref | null;
+  readonly slotCount: (ref: Ref) => number;
+  readonly sizeOf: (ref: Ref) => number;
+  readonly typeOf: (ref: Ref) => TypeId;
+  readonly getUint8: (ref: Ref, offset: number) => number;
+  readonly setUint8: (ref: Ref, offset: number, value: number) => void;
+  readonly getInt32: (ref: Ref, offset: number) => number;
+  readonly setInt32: (ref: Ref, offset: number, value: number) => void;
+  readonly getUint32: (ref: Ref, offset: number) => number;
+  readonly setUint32: (ref: Ref, offset: number, value: number) => void;
+  readonly getFloat64: (ref: Ref, offset: number) => number;
+  readonly setFloat64: (ref: Ref, offset: number, value: number) => void;
+  readonly getBigInt64: (ref: Ref, offset: number) => bigint;
+  readonly setBigInt64: (ref: Ref, offset: number, value: bigint) => void;
+  /** Copies `src` into the block's data at `offset`. */
+  readonly write: (ref: Ref, offset: number, src: ArrayBufferView) => void;
+  /** A copy of `length` data bytes from `offset` (default: to the end). */
+  readonly read: (ref: Ref, offset?: number, length?: number) => Uint8Array;
+  /** A zero-copy view of the data; holds a count until V8 collects the view. */
+  readonly view: (ref: Ref) => Uint8Array;
+  /** A new block type; returns its id (type 0 is the built-in "block"). */
+  readonly defineType: (name: string) => TypeId;
+  readonly typeName: (type: TypeId) => string;
+  /** Returns unused pages to the OS; the bytes released. */
+  readonly trim: () => number;
+
+  constructor(options: HeapOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+    if (options.name !== undefined && typeof options.name !== 'string') {
+      throw invalidArgType('options.name', 'of type string', options.name);
+    }
+    this.#thresholds = checkThresholds(options.thresholds);
+    this.#autoCollect = checkBoolean('options.autoCollect', options.autoCollect, true);
+    this.publish = checkBoolean('options.publish', options.publish, true);
+    const native = createNativeHeap(options.maxBytes);
+    this.#native = native;
+    this.name = options.name ?? `heap-${native.heapId}`;
+    this.alloc = native.alloc;
+    this.allocMany = native.allocMany;
+    this.retain = native.retain;
+    this.release = native.release;
+    this.releaseMany = native.releaseMany;
+    this.refcount = native.refcount;
+    this.setRef = native.setRef;
+    this.getRef = native.getRef;
+    this.slotCount = native.slotCount;
+    this.sizeOf = native.sizeOf;
+    this.typeOf = native.typeOf;
+    this.getUint8 = native.getUint8;
+    this.setUint8 = native.setUint8;
+    this.getInt32 = native.getInt32;
+    this.setInt32 = native.setInt32;
+    this.getUint32 = native.getUint32;
+    this.setUint32 = native.setUint32;
+    this.getFloat64 = native.getFloat64;
+    this.setFloat64 = native.setFloat64;
+    this.getBigInt64 = native.getBigInt64;
+    this.setBigInt64 = native.setBigInt64;
+    this.write = native.write;
+    this.read = native.read;
+    this.view = native.view;
+    this.defineType = native.defineType;
+    this.typeName = native.typeName;
+    this.trim = native.trim;
+  }
+
+  /** This heap's id in its process (the CLI's `<pid>.<heapId>`). */
+  get id(): number {
+    return this.#native.heapId;
+  }
+
+  /** True once `close()` has run. */
+  get closed(): boolean {
+    return this.#native.isClosed();
+  }
+
+  /** One consistent snapshot of the heap's counters. */
+  stats(): HeapStats {
+    const raw = this.#native.stats();
+    return shapeStats(this.name, raw, {
+      enabled: this.#autoCollect && this.#thresholds[0] > 0,
+      counts: [0, 0, 0],
+      thresholds: [...this.#thresholds],
+      generations: [0, 1, 2].map(() => ({ collections: 0, collected: 0, uncollectable: 0 })),
+      frozen: 0,
+      garbage: 0,
+      pauses: { lastMs: 0, maxMs: 0, totalMs: 0 },
+    });
+  }
+
+  /** A text report laid out like CPython's `sys._debugmallocstats()`. */
+  debugMallocStats(): string {
+    return formatMallocStats(this.stats(), layout);
+  }
+
+  /**
+   * Frees every block without running finalizers, returns all memory to the
+   * OS and detaches every view. Later calls throw ERR_HEAP_CLOSED; a second
+   * `close()` does nothing.
+   */
+  close(): void {
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal Full consistency check of the heap's memory ('' when consistent). */
+  _verify(): string {
+    return this.#native.verify();
+  }
+
+  /** @internal Fault injection: the n-th OS mapping from now fails. */
+  _failNthMapping(n: number): void {
+    this.#native.failNthMapping(n);
+  }
+}

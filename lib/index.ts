@@ -1,0 +1,10 @@
+/**
+ * refheap: CPython's memory-management stack for Node.js. Blocks live off
+ * V8's heap in size-class pools carved from mmap'd arenas, are reference
+ * counted, and are named by refs (positive safe integers).
+ */
+export { Heap, type HeapOptions } from './heap';
+export { RefheapError } from './errors';
+export type { Ref, TypeId } from './native';
+export type { HeapStats, GcStats, GenerationStats, SizeClassStats } from './stats';
+export { DEBUG_STATS, DEBUG_COLLECTABLE, DEBUG_UNCOLLECTABLE, DEBUG_SAVEALL, DEBUG_LEAK } from './debug-flags';

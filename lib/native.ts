@@ -1,0 +1,102 @@
+/**
+ * The one seam between JavaScript and the addon: every native export is
+ * declared here, typed, next to the call that loads it.
+ */
+import path from 'node:path';
+import load from 'node-gyp-build';
+import { RefheapError } from './errors';
+
+/** A positive safe integer naming one live block of one heap. */
+export type Ref = number;
+export type TypeId = number;
+
+/** The functions of one native heap; each carries its heap, so none needs `this`. */
+export interface NativeHeap {
+  readonly heapId: number;
+  alloc(size: number, slots?: number, type?: TypeId): Ref;
+  allocMany(count: number, size: number, slots?: number, type?: TypeId): Float64Array;
+  retain(ref: Ref): Ref;
+  release(ref: Ref): void;
+  releaseMany(refs: ArrayLike<number>): void;
+  refcount(ref: Ref): number;
+  setRef(ref: Ref, slot: number, target: Ref | null): void;
+  getRef(ref: Ref, slot: number): Ref | null;
+  slotCount(ref: Ref): number;
+  sizeOf(ref: Ref): number;
+  typeOf(ref: Ref): TypeId;
+  getUint8(ref: Ref, offset: number): number;
+  setUint8(ref: Ref, offset: number, value: number): void;
+  getInt32(ref: Ref, offset: number): number;
+  setInt32(ref: Ref, offset: number, value: number): void;
+  getUint32(ref: Ref, offset: number): number;
+  setUint32(ref: Ref, offset: number, value: number): void;
+  getFloat64(ref: Ref, offset: number): number;
+  setFloat64(ref: Ref, offset: number, value: number): void;
+  getBigInt64(ref: Ref, offset: number): bigint;
+  setBigInt64(ref: Ref, offset: number, value: bigint): void;
+  write(ref: Ref, offset: number, src: ArrayBufferView): void;
+  read(ref: Ref, offset?: number, length?: number): Uint8Array;
+  view(ref: Ref): Uint8Array;
+  defineType(name: string): TypeId;
+  typeName(type: TypeId): string;
+  stats(): NativeStats;
+  trim(): number;
+  close(): void;
+  isClosed(): boolean;
+  /** Test hook: a full consistency check; '' when consistent. */
+  verify(): string;
+  /** Test hook: the n-th OS mapping from now fails (0 disarms). */
+  failNthMapping(n: number): void;
+}
+
+/** The core's counters, flat, named as in native/core/stats.h. */
+export interface NativeStats {
+  heapId: number;
+  mappedBytes: number;
+  peakMappedBytes: number;
+  allocatedBytes: number;
+  requestedBytes: number;
+  liveBlocks: number;
+  trackedBlocks: number;
+  allocations: number;
+  frees: number;
+  arenasCurrent: number;
+  arenasPeak: number;
+  arenasAllocatedTotal: number;
+  arenasFreedTotal: number;
+  poolsUsed: number;
+  poolsFree: number;
+  largeBlocks: number;
+  largeBytes: number;
+  sizeClasses: { blockSize: number; pools: number; blocksInUse: number; blocksFree: number }[];
+}
+
+/** The block layout, defined once in native/core. */
+export interface Layout {
+  granule: number;
+  poolSize: number;
+  arenaSize: number;
+  smallLimit: number;
+  poolHeaderSize: number;
+  blockHeaderSize: number;
+  slottedHeaderSize: number;
+  slotSize: number;
+  maxDataBytes: number;
+  maxSlots: number;
+  maxTypes: number;
+}
+
+interface Addon {
+  createHeap(maxBytes?: number): NativeHeap;
+  setErrorClass(errorClass: typeof RefheapError): void;
+  layout: Layout;
+  /** Does nothing: the benchmarks' baseline for one Node-API call. */
+  noop(): void;
+}
+
+const addon = load(path.join(__dirname, '..')) as Addon;
+addon.setErrorClass(RefheapError);
+
+export const createNativeHeap = addon.createHeap;
+export const layout: Readonly<Layout> = addon.layout;
+export const nativeNoop = addon.noop;
