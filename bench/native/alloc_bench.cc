@@ -282,17 +282,30 @@ void run_rep(A& a, Kind kind, Inputs& in, const Config& cfg, Results& r) {
   keep_min(r.mix[kind], mixed(a, in, cfg));
 }
 
+constexpr double kUnmeasured = 1e300;
+
+// A figure, or "-" when its allocator was not run (--only).
+const char* cell(char* buf, size_t n, double v, const char* fmt) {
+  if (v >= kUnmeasured) std::snprintf(buf, n, "-");
+  else std::snprintf(buf, n, fmt, v);
+  return buf;
+}
+
 void print_row(const char* workload, const char* size, const double* v) {
   const double g = v[kGlibc], m = v[kMimalloc], h = v[kRefheap], p = v[kRawPool], z = v[kMiZalloc];
-  std::printf("| %-22s | %5s | %7.1f | %8.1f | %7.1f | %6.2fx | %6.2fx | %8.1f | %6.2fx | %9.1f | %6.2fx |\n",
-              workload, size, g, m, h, h / m, h / g, p, p / m, z, h / z);
+  auto ratio = [](double a, double b) { return a >= kUnmeasured || b >= kUnmeasured ? kUnmeasured : a / b; };
+  char b[9][32];
+  std::printf("| %-22s | %6s | %7s | %8s | %7s | %7s | %8s | %8s | %7s | %9s | %7s |\n", workload, size,
+              cell(b[0], 32, g, "%.1f"), cell(b[1], 32, m, "%.1f"), cell(b[2], 32, h, "%.1f"),
+              cell(b[3], 32, ratio(h, m), "%.2fx"), cell(b[4], 32, ratio(h, g), "%.2fx"), cell(b[5], 32, p, "%.1f"),
+              cell(b[6], 32, ratio(p, m), "%.2fx"), cell(b[7], 32, z, "%.1f"), cell(b[8], 32, ratio(h, z), "%.2fx"));
 }
 
 void print_timings(const Results& r, const Config& cfg) {
   std::printf("\nTimings, ns (best of %d), lower is better\n\n", cfg.reps);
   std::printf(
-      "| workload               |  size |   glibc | mimalloc | refheap | rh/mi   | rh/glibc | raw pool | raw/mi  | mi-zalloc | rh/mi-z |\n"
-      "|------------------------|------:|--------:|---------:|--------:|--------:|--------:|---------:|--------:|----------:|--------:|\n");
+      "| workload               |   size |   glibc | mimalloc | refheap |   rh/mi | rh/glibc | raw pool |  raw/mi | mi-zalloc | rh/mi-z |\n"
+      "|------------------------|-------:|--------:|---------:|--------:|--------:|---------:|---------:|--------:|----------:|--------:|\n");
   char size[16];
   auto group = [&](const char* name, const double (*table)[kKinds]) {
     for (size_t s = 0; s < kNumSizes; s++) {
@@ -509,9 +522,9 @@ int main(int argc, char** argv) {
   Results r;
   for (auto* table : {&r.pair, &r.pair_neighbour, &r.lifo_alloc, &r.lifo_free, &r.rand_alloc, &r.rand_free}) {
     for (auto& row : *table)
-      for (double& v : row) v = 1e300;
+      for (double& v : row) v = kUnmeasured;
   }
-  for (double& v : r.mix) v = 1e300;
+  for (double& v : r.mix) v = kUnmeasured;
 
   Glibc glibc;
   Mimalloc mimalloc;

@@ -1,0 +1,57 @@
+/** Shared test helpers: error assertions and "the heap is unchanged" checks. */
+import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { Heap, RefheapError } from '../lib/index';
+
+type ErrorClass = typeof TypeError | typeof RangeError | typeof RefheapError;
+
+/** Runs `fn`, expects it to throw an instance of `errorClass` with `code`, returns the error. */
+export function expectError(fn: () => unknown, errorClass: ErrorClass, code: string): Error & { code: string } {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown, `expected ${code}`).toBeInstanceOf(errorClass);
+  expect((thrown as { code: string }).code).toBe(code);
+  return thrown as Error & { code: string };
+}
+
+/** Everything about a heap that a failed call must leave as it was. */
+export function snapshot(heap: Heap, refs: number[] = []): unknown {
+  const stats = heap.stats() as unknown as Record<string, unknown>;
+  return {
+    stats,
+    blocks: refs.map((ref) => ({
+      count: heap.refcount(ref),
+      size: heap.sizeOf(ref),
+      slots: heap.slotCount(ref),
+      data: Array.from(heap.read(ref)),
+      targets: Array.from({ length: heap.slotCount(ref) }, (_, i) => heap.getRef(ref, i)),
+    })),
+  };
+}
+
+/** The heap's own full consistency check must pass. */
+export function expectConsistent(heap: Heap): void {
+  expect(heap._verify()).toBe('');
+}
+
+/** Resident set size of this process, from /proc/self/statm. */
+export function rssBytes(): number {
+  const pages = Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]);
+  return pages * 4096;
+}
+
+/** A small seeded PRNG (mulberry32), so random tests are reproducible. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
