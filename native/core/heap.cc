@@ -64,7 +64,12 @@ Status Heap::alloc_many(uint64_t count, uint64_t size, uint64_t slots, uint64_t 
     Block* block;
     const Status status = alloc(size, slots, type, &block);
     if (status != Status::kOk) {
+      // Undo: these blocks were never handed out, so they count neither as
+      // allocations nor as frees.
+      const uint64_t made = i;
       while (i > 0) release(resolve(refs[--i]));
+      allocations_ -= made;
+      frees_ -= made;
       return status;
     }
     refs[i] = ref_of(block);
