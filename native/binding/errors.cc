@@ -1,7 +1,6 @@
 #include "errors.h"
 
 #include <cmath>
-#include <cstdio>
 
 #include "addon_state.h"
 
@@ -13,10 +12,12 @@ std::string describe(Napi::Value value) {
     case napi_undefined: return "undefined";
     case napi_null: return "null";
     case napi_boolean: return std::string("type boolean (") + (value.As<Napi::Boolean>().Value() ? "true" : "false") + ")";
+    // As JavaScript prints it (NaN, Infinity, 1.9), like lib/errors.ts, not as %g would.
+    // In a worker being terminated no JavaScript runs: ToString() then gives an
+    // empty String, whose Utf8Value() would abort the process.
     case napi_number: {
-      char text[64];
-      std::snprintf(text, sizeof text, "%.17g", value.As<Napi::Number>().DoubleValue());
-      return text;
+      Napi::String text = value.ToString();
+      return text.IsEmpty() ? "a number" : text.Utf8Value();
     }
     case napi_string: {
       std::string text = value.As<Napi::String>().Utf8Value();
@@ -60,7 +61,9 @@ void throw_refheap_error(Napi::Env env, const char* code, const std::string& mes
   Napi::Object error;
   if (state != nullptr && !state->error_class.IsEmpty()) {
     error = state->error_class.New({Napi::String::New(env, message), Napi::String::New(env, code)});
-    if (env.IsExceptionPending()) return;
+    // Empty without a pending exception when a worker is being terminated:
+    // setting `index` on it would abort the process.
+    if (error.IsEmpty() || env.IsExceptionPending()) return;
   } else {
     error = Napi::Error::New(env, message).Value();
     error.Set("code", Napi::String::New(env, code));

@@ -1,6 +1,7 @@
 // The functions of one heap's native object. Each checks its arguments
 // (args.h), calls the core once and converts the result: nothing here
 // decides anything the core could.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -33,17 +34,24 @@ Napi::Value ref_value(Napi::Env env, const Heap& heap, const Block* block) {
   return block == nullptr ? env.Null() : Napi::Number::New(env, heap.ref_of(block));
 }
 
+// A type id in range must also be defined: the same error, naming "type", as typeName gives.
+bool read_defined_type(HeapHandle& h, const Napi::CallbackInfo& info, size_t index, uint64_t type) {
+  if (h.heap.type_name(type) != nullptr) return true;
+  throw_out_of_range(info.Env(), "type", "a defined type id", info[index]);
+  return false;
+}
+
 Napi::Value alloc(HeapHandle& h, const Napi::CallbackInfo& info) {
   uint64_t size, slots, type;
   if (!read_integer(info, 0, "size", kMaxDataBytes, &size)) return {};
   if (!read_integer(info, 1, "slots", kMaxSlots, &slots, &kZero)) return {};
   if (!read_integer(info, 2, "type", kMaxTypes - 1, &type, &kZero)) return {};
+  if (!read_defined_type(h, info, 2, type)) return {};
   Block* block;
   const Status status = h.heap.alloc(size, slots, type, &block);
   if (status != Status::kOk) {
     throw_status(info.Env(), status, "alloc(" + std::to_string(size) + ", " + std::to_string(slots) + ", " +
-                                         std::to_string(type) + ")" +
-                                         (status == Status::kOutOfRange ? ": type is not defined" : ""));
+                                         std::to_string(type) + ")");
     return {};
   }
   return Napi::Number::New(info.Env(), h.heap.ref_of(block));
@@ -55,12 +63,9 @@ Napi::Value alloc_many(HeapHandle& h, const Napi::CallbackInfo& info) {
   if (!read_integer(info, 1, "size", kMaxDataBytes, &size)) return {};
   if (!read_integer(info, 2, "slots", kMaxSlots, &slots, &kZero)) return {};
   if (!read_integer(info, 3, "type", kMaxTypes - 1, &type, &kZero)) return {};
-  if (h.heap.type_name(type) == nullptr) {
-    throw_status(info.Env(), Status::kOutOfRange, "allocMany: type " + std::to_string(type) + " is not defined");
-    return {};
-  }
+  if (!read_defined_type(h, info, 3, type)) return {};
   Napi::Float64Array refs = Napi::Float64Array::New(info.Env(), count);
-  if (info.Env().IsExceptionPending()) return {};
+  if (refs.IsEmpty()) return {};  // an exception, or a worker being terminated (none is pending then)
   const Status status = h.heap.alloc_many(count, size, slots, type, refs.Data());
   if (status != Status::kOk) {
     throw_status(info.Env(), status, "allocMany(" + std::to_string(count) + ", " + std::to_string(size) + ")");
@@ -107,7 +112,9 @@ bool read_number_list(const Napi::CallbackInfo& info, std::vector<double>* out) 
     throw_invalid_type(info.Env(), "refs", "an array-like of numbers", value);
     return false;
   }
-  out->reserve(static_cast<size_t>(length));
+  // `length` is the caller's claim, not memory that exists: reserving it
+  // whole ({ length: 2 ** 32 - 1 } is 32 GiB) would abort the process.
+  out->reserve(static_cast<size_t>(std::min(length, 65536.0)));
   for (uint32_t i = 0; i < static_cast<uint32_t>(length); i++) {
     Napi::Value element = list.Get(i);
     if (info.Env().IsExceptionPending()) return false;
@@ -123,6 +130,10 @@ bool read_number_list(const Napi::CallbackInfo& info, std::vector<double>* out) 
 Napi::Value release_many(HeapHandle& h, const Napi::CallbackInfo& info) {
   std::vector<double> refs;
   if (!read_number_list(info, &refs)) return {};
+  if (h.heap.closed()) {  // an element getter closed it while the list was read
+    throw_refheap_error(info.Env(), "ERR_HEAP_CLOSED", "The heap is closed");
+    return {};
+  }
   for (size_t i = 0; i < refs.size(); i++) {
     Block* block = h.heap.resolve(refs[i]);
     if (block == nullptr) {
@@ -297,7 +308,7 @@ Napi::Value read(HeapHandle& h, const Napi::CallbackInfo& info) {
   const uint64_t rest = size - offset;
   if (!read_integer(info, 2, "length", rest, &length, &rest)) return {};
   Napi::Uint8Array bytes = Napi::Uint8Array::New(info.Env(), length);
-  if (info.Env().IsExceptionPending()) return {};
+  if (bytes.IsEmpty()) return {};  // as in alloc_many: no memory to copy into
   if (length != 0) std::memcpy(bytes.Data(), data_of(block) + offset, length);
   return bytes;
 }
@@ -420,10 +431,10 @@ const Entry kFunctions[] = {
     {"isClosed", is_closed},
 };
 
-void finalize_heap_object(Napi::Env env, HeapHandle* handle) {
-  handle->close(env, false);
-  handle->unpin();
-}
+// Each function pins the handle, not the object: a function kept after its
+// heap object was collected (`const { alloc } = heap`) must still find it.
+// The heap closes when the last function and the last view are collected.
+void finalize_heap_function(Napi::Env /*env*/, HeapHandle* handle) { handle->unpin(); }
 
 }  // namespace
 
@@ -436,7 +447,7 @@ void HeapHandle::close(Napi::Env env, bool detach_views) {
 void HeapHandle::unpin() {
   if (--pins != 0) return;
   if (state != nullptr) state->heaps.erase(this);
-  delete this;
+  delete this;  // ~Heap closes the heap if close() was never called
 }
 
 Napi::Object create_heap_object(Napi::Env env, AddonState* state, uint64_t max_bytes) {
@@ -444,10 +455,12 @@ Napi::Object create_heap_object(Napi::Env env, AddonState* state, uint64_t max_b
   state->heaps.insert(handle);
   Napi::Object object = Napi::Object::New(env);
   for (const Entry& entry : kFunctions) {
-    object.Set(entry.name, Napi::Function::New(env, entry.function, entry.name, handle));
+    Napi::Function function = Napi::Function::New(env, entry.function, entry.name, handle);
+    handle->pins++;
+    function.AddFinalizer(finalize_heap_function, handle);
+    object.Set(entry.name, function);
   }
   object.Set("heapId", Napi::Number::New(env, static_cast<double>(handle->heap.id())));
-  object.AddFinalizer(finalize_heap_object, handle);
   return object;
 }
 

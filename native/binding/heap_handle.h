@@ -1,7 +1,7 @@
 // What the binding keeps per heap: the core Heap and the views that lend
-// its memory to JavaScript. The handle is shared by the JavaScript heap
-// object and by every live view, and is deleted when the last of them is
-// finalized; the heap's memory itself goes at close().
+// its memory to JavaScript. The handle is shared by the functions of the
+// JavaScript heap object and by every live view, and is deleted when the
+// last of them is finalized; the heap's memory goes at close() or then.
 #pragma once
 
 #include <napi.h>
@@ -18,7 +18,7 @@ struct HeapHandle {
 
   Heap heap;
   AddonState* state;
-  uint32_t pins = 1;              // the JavaScript heap object + one per live view
+  uint32_t pins = 0;              // one per function of the heap object + one per live view
   ViewRecord* views = nullptr;    // live views, so close() can detach them
 
   // Closes the heap. Views are detached when `detach_views` (not possible

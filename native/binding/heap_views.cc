@@ -67,7 +67,7 @@ void forget_views(Napi::Env env, HeapHandle& handle, bool detach) {
       }
     }
     record->handle = nullptr;
-    handle.pins--;  // the caller holds the heap object's pin, so this never reaches zero
+    handle.pins--;  // the caller is one of the heap's functions, whose pin keeps this above zero
   }
 }
 

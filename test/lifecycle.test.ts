@@ -1,0 +1,293 @@
+/**
+ * A heap's life (SPEC section 4): close() gives everything back and ends
+ * the heap, `using` closes it, V8 closes the heaps it collects, and a process
+ * may end at any stage of that life without crashing (classic-level's
+ * exit-stage tests).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Heap, RefheapError } from '../lib/index';
+import { expectBuilt, expectExit, lastJson, requireBuilt, runNode } from './child';
+import { expectError, rssBytes } from './helpers';
+
+const MiB = 1024 * 1024;
+
+/** Source for a child: the built package, and an RSS reader. */
+const prelude = `${requireBuilt()} const { Heap } = refheap;
+const rss = () => Number(require('node:fs').readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096;
+const collect = async (rounds = 4) => { for (let i = 0; i < rounds; i++) { gc(); await new Promise((r) => setImmediate(r)); } };
+`;
+
+/** Fills a heap with about `mib` MiB of touched memory: half pools, half large blocks. */
+function fill(heap: Heap, mib: number): number[] {
+  const refs = Array.from(heap.allocMany(Math.round((mib / 2) * 2048), 500)); // zeroed, so touched
+  const chunk = new Uint8Array(MiB).fill(0xa5);
+  for (let i = 0; i < mib / 2; i++) {
+    const ref = heap.alloc(MiB);
+    heap.write(ref, 0, chunk); // the OS hands large blocks out untouched
+    refs.push(ref);
+  }
+  return refs;
+}
+
+describe('close', () => {
+  it('returns all memory to the OS, blocks, cycles and views included', () => {
+    const before = rssBytes();
+    const heap = new Heap();
+    const refs = fill(heap, 128);
+    const a = heap.alloc(16, 1);
+    const b = heap.alloc(16, 1);
+    heap.setRef(a, 0, b);
+    heap.setRef(b, 0, a);
+    const view = heap.view(refs[refs.length - 1]);
+    expect(view[0]).toBe(0xa5);
+    expect(heap.stats().mappedBytes).toBeGreaterThan(120 * MiB);
+    const peak = rssBytes();
+    heap.close();
+    const after = rssBytes();
+    expect(heap.closed).toBe(true);
+    expect(view.byteLength).toBe(0);
+    expect(peak - before).toBeGreaterThan(110 * MiB);
+    expect(after - before, `RSS before ${before}, peak ${peak}, after ${after}`).toBeLessThan(16 * MiB);
+    // A second heap starts from nothing and does not see the first one's blocks.
+    const second = new Heap();
+    expect(second.stats()).toMatchObject({ mappedBytes: 0, liveBlocks: 0 });
+    expectError(() => second.refcount(refs[0]), RefheapError, 'ERR_INVALID_REF');
+    second.close();
+  });
+
+  it('makes every later call throw ERR_HEAP_CLOSED, whatever its arguments; close() again does nothing', () => {
+    const heap = new Heap({ name: 'closing' });
+    const ref = heap.alloc(16, 1);
+    const type = heap.defineType('thing');
+    const id = heap.id;
+    heap.close();
+    expect(heap.closed).toBe(true);
+    const calls: Record<string, (...args: any[]) => unknown> = {
+      alloc: heap.alloc, allocMany: heap.allocMany, retain: heap.retain, release: heap.release,
+      releaseMany: heap.releaseMany, refcount: heap.refcount, setRef: heap.setRef, getRef: heap.getRef,
+      slotCount: heap.slotCount, sizeOf: heap.sizeOf, typeOf: heap.typeOf,
+      getUint8: heap.getUint8, setUint8: heap.setUint8, getInt32: heap.getInt32, setInt32: heap.setInt32,
+      getUint32: heap.getUint32, setUint32: heap.setUint32, getFloat64: heap.getFloat64, setFloat64: heap.setFloat64,
+      getBigInt64: heap.getBigInt64, setBigInt64: heap.setBigInt64, write: heap.write, read: heap.read,
+      view: heap.view, defineType: heap.defineType, typeName: heap.typeName, trim: heap.trim,
+      stats: () => heap.stats(), debugMallocStats: () => heap.debugMallocStats(),
+      _verify: () => heap._verify(), _failNthMapping: (n: number) => heap._failNthMapping(n),
+    };
+    const argumentLists: unknown[][] = [
+      [],
+      [ref, 0, 1],
+      [ref, 0, new Uint8Array(1)],
+      [ref, 0, 1n],
+      [1, 0, 0, type],
+      [[ref]],
+      ['x', null, {}],
+      [NaN, -1, 2 ** 60],
+      [undefined, Symbol('s')],
+    ];
+    for (const [name, call] of Object.entries(calls)) {
+      for (const args of argumentLists) {
+        const error = expectError(() => call(...args), RefheapError, 'ERR_HEAP_CLOSED');
+        expect(error.message, name).toMatch(/closed/);
+      }
+    }
+    heap.close();
+    heap[Symbol.dispose]();
+    expect(heap.closed).toBe(true);
+    expect(heap.id).toBe(id);
+    expect(heap.name).toBe('closing');
+  });
+
+  it('runs at the end of a `using` block, and when an exception leaves it', () => {
+    let kept: Heap | undefined;
+    let view: Uint8Array | undefined;
+    {
+      using heap = new Heap();
+      kept = heap;
+      view = heap.view(heap.alloc(32));
+      expect(heap.closed).toBe(false);
+    }
+    expect(kept.closed).toBe(true);
+    expect(view.byteLength).toBe(0);
+    expectError(() => kept!.alloc(1), RefheapError, 'ERR_HEAP_CLOSED');
+
+    expect(() => {
+      using heap = new Heap();
+      kept = heap;
+      heap.alloc(8);
+      throw new Error('leaving');
+    }).toThrow('leaving');
+    expect(kept.closed).toBe(true);
+  });
+
+  it('Symbol.dispose is close', () => {
+    const heap = new Heap();
+    heap.alloc(100);
+    heap[Symbol.dispose]();
+    expect(heap.closed).toBe(true);
+    expectError(() => heap.stats(), RefheapError, 'ERR_HEAP_CLOSED');
+  });
+});
+
+describe('a heap that becomes unreachable', () => {
+  beforeAll(expectBuilt);
+
+  it('is closed when V8 collects it: its memory goes back', () => {
+    const result = runNode(
+      `${prelude}
+      (async () => {
+        const base = rss();
+        const chunk = new Uint8Array(2 << 20).fill(1);
+        let heaps = [];
+        for (let i = 0; i < 100; i++) {       // 100 heaps of 4 MiB, touched
+          const heap = new Heap();
+          heap.allocMany(4000, 500);
+          heap.write(heap.alloc(chunk.length), 0, chunk);
+          heaps.push(heap);
+        }
+        const peak = rss();
+        heaps = null;
+        await collect(6);
+        console.log(JSON.stringify({ base, peak, after: rss() }));
+      })();`,
+      { flags: ['--expose-gc'] },
+    );
+    expectExit(result, 0);
+    const { base, peak, after } = lastJson(result);
+    expect(peak - base).toBeGreaterThan(350 * MiB);
+    expect(after - base, `RSS base ${base}, peak ${peak}, after ${after}`).toBeLessThan(48 * MiB);
+  });
+
+  it('stays open while one of its functions is still held', () => {
+    // The functions carry the heap: `const { alloc } = heap` must keep working
+    // after the Heap object itself is gone (it once read freed memory).
+    const result = runNode(
+      `${prelude}
+      (async () => {
+        let heap = new Heap();
+        let { alloc, refcount, release, view, read } = heap;
+        const kept = alloc(64);
+        heap = null;
+        await collect();
+        const out = { refcount: refcount(kept) };
+        const fresh = alloc(1 << 20);
+        view(fresh).fill(3);
+        out.byte = read(fresh, 12345, 1)[0];
+        release(fresh);
+        // Dropping the functions too lets the heap go.
+        alloc = refcount = release = view = read = null;
+        await collect();
+        console.log(JSON.stringify(out));
+      })();`,
+      { flags: ['--expose-gc'] },
+    );
+    expectExit(result, 0);
+    expect(lastJson(result)).toEqual({ refcount: 1, byte: 3 });
+  });
+
+  it('is collected with its functions, many times over, without a crash', () => {
+    const result = runNode(
+      `${prelude}
+      (async () => {
+        for (let round = 0; round < 20; round++) {
+          for (let i = 0; i < 50; i++) {
+            const heap = new Heap();
+            const a = heap.alloc(100, 1);
+            heap.setRef(a, 0, a);
+            if (i % 2) heap.view(a);
+            if (i % 5 === 0) heap.close();
+          }
+          await collect(1);
+        }
+        console.log('done');
+      })();`,
+      { flags: ['--expose-gc'] },
+    );
+    expectExit(result, 0);
+    expect(result.stdout.trim()).toBe('done');
+  });
+});
+
+describe('a process that ends at any stage of its heaps\' lives', () => {
+  beforeAll(expectBuilt);
+
+  const blocks = `
+    const heap = new Heap();
+    const chain = heap.alloc(8, 1);
+    let last = chain;
+    for (let i = 0; i < 10000; i++) { const next = heap.alloc(24, 1); heap.setRef(last, 0, next); heap.release(next); last = next; }
+    const a = heap.alloc(32, 1), b = heap.alloc(32, 1);
+    heap.setRef(a, 0, b); heap.setRef(b, 0, a);
+    heap.allocMany(5000, 100);
+    heap.view(heap.alloc(${4 * MiB})).fill(7);
+  `;
+  const views = `
+    const heap = new Heap();
+    const views = [];
+    for (const size of [0, 1, 100, 600, ${2 * MiB}]) { const ref = heap.alloc(size); views.push(heap.view(ref)); heap.release(ref); }
+    views[4].fill(1);
+  `;
+  const stages: { name: string; source: string; status: number; flags?: string[]; stderr?: RegExp; stdout?: string }[] = [
+    { name: 'right after creating a heap', source: `new Heap(); process.exit(0);`, status: 0 },
+    { name: 'with live blocks, chains and cycles', source: `${blocks} process.exit(7);`, status: 7 },
+    { name: 'with live views whose blocks only they hold', source: `${views} process.exit(0);`, status: 0 },
+    {
+      name: 'from inside a closure that holds views',
+      source: `${views} setImmediate(() => { views.forEach((v) => v.fill(2)); process.exit(9); });`,
+      status: 9,
+    },
+    {
+      name: 'after close, with detached views about',
+      source: `${views} heap.close(); new Heap().close(); process.exit(0);`,
+      status: 0,
+    },
+    { name: 'by returning from the script with heaps alive', source: `${blocks} ${views.replace('const heap', 'const heap2').replaceAll('heap.', 'heap2.')}`, status: 0 },
+    {
+      name: 'with heaps still in use in an exit handler',
+      source: `${blocks} process.on('exit', () => { const r = heap.alloc(10); heap.view(r)[0] = 1; console.log(heap.refcount(r)); });`,
+      status: 0,
+      stdout: '2',
+    },
+    {
+      name: 'on an uncaught exception with heaps alive',
+      source: `${blocks} ${views.replace('const heap', 'const heap2').replaceAll('heap.', 'heap2.')} throw new Error('boom');`,
+      status: 1,
+      stderr: /Error: boom/,
+    },
+    {
+      name: 'on an unhandled rejection with heaps alive',
+      source: `${views} Promise.reject(new Error('rejected'));`,
+      status: 1,
+      stderr: /rejected/,
+    },
+    {
+      name: 'while collected heaps wait for their finalizers',
+      source: `for (let i = 0; i < 50; i++) { const h = new Heap(); h.view(h.alloc(1000)); } gc(); process.exit(0);`,
+      status: 0,
+      flags: ['--expose-gc'],
+    },
+    {
+      name: 'on SIGTERM with a handler that closes the heap',
+      source: `${views} process.on('SIGTERM', () => { heap.close(); console.log(views[4].byteLength); process.exit(0); }); process.kill(process.pid, 'SIGTERM'); setInterval(() => {}, 1000);`,
+      status: 0,
+      stdout: '0',
+    },
+  ];
+
+  for (const stage of stages) {
+    it(stage.name, () => {
+      const result = runNode(`${prelude} ${stage.source}`, { flags: stage.flags, timeoutMs: 20_000 });
+      expectExit(result, stage.status);
+      if (stage.stderr) expect(result.stderr).toMatch(stage.stderr);
+      if (stage.stdout !== undefined) expect(result.stdout.trim()).toBe(stage.stdout);
+    });
+  }
+
+  it('on SIGTERM with the default action, with heaps and views alive', () => {
+    const result = runNode(`${prelude} ${blocks} ${views.replace('const heap', 'const heap2').replaceAll('heap.', 'heap2.')}
+      process.kill(process.pid, 'SIGTERM'); setInterval(() => {}, 1000);`);
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBeNull();
+    expect(result.signal).toBe('SIGTERM');
+    expect(result.stderr).not.toMatch(/Segmentation fault|Aborted|AddressSanitizer|FATAL ERROR/);
+  });
+});
