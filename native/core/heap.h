@@ -10,7 +10,8 @@
 // carved block of a pool in use, the block is allocated and the tags match:
 // so forged, freed and foreign refs are rejected after reading this heap's
 // own headers only. Each reuse of a block's memory bumps its tag, so a
-// freed block's ref stays invalid for 65,536 reuses of that memory.
+// freed block's ref stays invalid for 65,536 reuses of that memory; a pool
+// set up for another size class starts its tags past all the old ones.
 //
 // Freeing. When a count reaches zero the block's slots are released
 // depth-first without recursion: the walk keeps its stack inside the dying

@@ -3,7 +3,11 @@
 namespace refheap {
 
 Status PageSource::map(size_t size, size_t alignment, void** out) {
-  if (!fits(size) && pressure_handler_ != nullptr) pressure_handler_(pressure_context_);
+  if (!fits(size)) reclaim();
+  if (!fits(size) && pressure_handler_ != nullptr) {
+    pressure_handler_(pressure_context_);
+    if (!fits(size)) reclaim();  // what the handler freed may be sitting in the cache
+  }
   if (!fits(size)) return Status::kHeapLimit;
   void* address = os_.map(size, alignment);
   if (address == nullptr) return Status::kOsMemory;

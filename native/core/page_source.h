@@ -1,7 +1,9 @@
 // Every byte a heap maps from the OS goes through its PageSource, which
 // enforces maxBytes and keeps the mapped-bytes figures. Before it refuses a
-// mapping for the limit it calls the pressure handler once (the heap runs a
-// full collection there), then checks again.
+// mapping for the limit it asks the reclaimer to unmap what is only kept as
+// a cache (the small allocator's empty arena), then calls the pressure
+// handler once (the heap runs a full collection there), reclaims again and
+// checks again.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +17,7 @@ namespace refheap {
 class PageSource {
  public:
   using PressureHandler = void (*)(void* context);
+  using Reclaimer = void (*)(void* context);
 
   explicit PageSource(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
@@ -27,6 +30,10 @@ class PageSource {
     pressure_handler_ = handler;
     pressure_context_ = context;
   }
+  void set_reclaimer(Reclaimer reclaimer, void* context) {
+    reclaimer_ = reclaimer;
+    reclaimer_context_ = context;
+  }
 
   uint64_t mapped_bytes() const { return mapped_bytes_; }
   uint64_t peak_mapped_bytes() const { return peak_mapped_bytes_; }
@@ -35,6 +42,9 @@ class PageSource {
 
  private:
   bool fits(size_t size) const { return max_bytes_ == 0 || mapped_bytes_ + size <= max_bytes_; }
+  void reclaim() {
+    if (reclaimer_ != nullptr) reclaimer_(reclaimer_context_);
+  }
 
   OsPages os_;
   uint64_t max_bytes_;  // 0: no cap
@@ -42,6 +52,8 @@ class PageSource {
   uint64_t peak_mapped_bytes_ = 0;
   PressureHandler pressure_handler_ = nullptr;
   void* pressure_context_ = nullptr;
+  Reclaimer reclaimer_ = nullptr;
+  void* reclaimer_context_ = nullptr;
 };
 
 }  // namespace refheap

@@ -13,6 +13,7 @@ struct Entry {
   std::atomic<uint64_t> owner;     // heap id; 0 while free
   std::atomic<uintptr_t> object;   // Arena* or LargeBlock*, low bit = MappingKind
   uint32_t claims;                 // times claimed; written under claim_mutex
+  uint16_t tag_floor;              // tags of the slot's last arena end here; under claim_mutex
 };
 
 // Reserved once and touched only as slots are used: the pages of slots never
@@ -35,7 +36,7 @@ std::atomic<uint64_t> heap_ids{0};
 
 }  // namespace
 
-uint32_t Registry::claim(uint64_t heap_id, MappingKind kind, void* object, uint32_t* claims) {
+uint32_t Registry::claim(uint64_t heap_id, MappingKind kind, void* object, uint32_t* claims, uint16_t* tag_floor) {
   Entry* table = entries();
   uint32_t slot = 0;
   {
@@ -53,6 +54,7 @@ uint32_t Registry::claim(uint64_t heap_id, MappingKind kind, void* object, uint3
     }
     table[slot].claims++;
     if (claims != nullptr) *claims = table[slot].claims;
+    if (tag_floor != nullptr) *tag_floor = table[slot].tag_floor;
   }
   table[slot].object.store(reinterpret_cast<uintptr_t>(object) | static_cast<uintptr_t>(kind),
                            std::memory_order_relaxed);
@@ -66,6 +68,11 @@ void Registry::release(uint32_t slot) {
   table[slot].object.store(0, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(claim_mutex);
   released_slots->push_back(slot);
+}
+
+void Registry::set_tag_floor(uint32_t slot, uint16_t tag_floor) {
+  std::lock_guard<std::mutex> lock(claim_mutex);
+  entries()[slot].tag_floor = tag_floor;
 }
 
 void* Registry::lookup(uint32_t slot, uint64_t heap_id, MappingKind* kind) {

@@ -6,7 +6,9 @@
 //
 // Slots are handed out in increasing order and a released slot is reused
 // only once all 2^20 have been used, so a ref into an unmapped arena stays
-// invalid for as long as possible.
+// invalid for as long as possible. When a slot is reused after all, an arena
+// taking it starts its tags past those of the slot's earlier arenas (the
+// tag floor), so their stale refs stay invalid still.
 #pragma once
 
 #include <atomic>
@@ -24,8 +26,13 @@ class Registry {
   // Returns 0 when every slot is taken (slot 0 is never used). `claims` (if
   // given) receives how many times this slot has been claimed, this time
   // included: a tag that differs for each mapping the slot ever names.
-  static uint32_t claim(uint64_t heap_id, MappingKind kind, void* object, uint32_t* claims = nullptr);
+  // `tag_floor` (if given) receives the slot's tag floor.
+  static uint32_t claim(uint64_t heap_id, MappingKind kind, void* object, uint32_t* claims = nullptr,
+                        uint16_t* tag_floor = nullptr);
   static void release(uint32_t slot);
+
+  // An arena about to release its slot records where its blocks' tags end.
+  static void set_tag_floor(uint32_t slot, uint16_t tag_floor);
 
   // The mapping of `slot` when `heap_id` owns it, else nullptr. Safe to call
   // with any slot number from any thread.

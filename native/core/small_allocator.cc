@@ -18,6 +18,35 @@ Pool* pool_at(const Arena* arena, size_t index) {
 
 namespace {
 
+// Ends the pool's layout. Its blocks' tags all lie in (tag_seed, tag_seed + k],
+// k the most times one block was handed out; the seed moves past them, so
+// that blocks of a later layout, whose headers may sit on old data bytes,
+// never repeat a tag that a stale ref of this layout still carries.
+void retire_layout(Pool* pool) {
+  if (pool->block_size == 0) return;  // no layout to retire
+  uint16_t advance = 0;
+  for (uint32_t offset = kPoolHeaderSize; offset < pool->next_offset; offset += pool->block_size) {
+    const auto* block = reinterpret_cast<const Block*>(reinterpret_cast<char*>(pool) + offset);
+    const uint16_t uses = static_cast<uint16_t>(block->tag - pool->tag_seed);
+    if (uses > advance) advance = uses;
+  }
+  pool->tag_seed = static_cast<uint16_t>(pool->tag_seed + advance);
+  pool->block_size = 0;
+}
+
+// Retires every layout of the arena's pools and returns the end of their
+// tags: every block the arena ever held had a tag in (tag_base, the end].
+uint16_t tag_end(const Arena* arena) {
+  uint16_t span = 0;
+  for (uint32_t index = 0; index < arena->pools_carved; index++) {
+    Pool* pool = pool_at(arena, index);
+    retire_layout(pool);
+    const uint16_t pool_span = static_cast<uint16_t>(pool->tag_seed - arena->tag_base);
+    if (pool_span > span) span = pool_span;
+  }
+  return static_cast<uint16_t>(arena->tag_base + span);
+}
+
 // Sets `pool` up for `size_class`. A pool that last served the same class
 // keeps its free list and carved blocks, so their tags keep counting.
 void init_pool(Pool* pool, Arena* arena, unsigned size_class) {
@@ -26,6 +55,7 @@ void init_pool(Pool* pool, Arena* arena, unsigned size_class) {
   pool->next = pool->prev = nullptr;
   const size_t block_size = class_block_size(size_class);
   if (pool->block_size == block_size) return;
+  retire_layout(pool);
   pool->free_list = nullptr;
   pool->used_blocks = 0;
   pool->next_offset = kPoolHeaderSize;
@@ -40,7 +70,12 @@ Status SmallAllocator::allocate(unsigned size_class, Block** out) {
   Pool* pool = usable_pools_[size_class];
   if (pool == nullptr) {
     const Status status = take_pool(size_class, &pool);
-    if (status != Status::kOk) return status;
+    if (status != Status::kOk) {
+      // Mapping an arena may have run the pressure handler, and what it
+      // freed may serve this request without a new arena after all.
+      if (usable_pools_[size_class] == nullptr && nonempty_buckets_ == 0 && cached_empty_ == nullptr) return status;
+      return allocate(size_class, out);
+    }
   }
   Block* block;
   if (pool->free_list != nullptr) {
@@ -48,10 +83,11 @@ Status SmallAllocator::allocate(unsigned size_class, Block** out) {
     sanitizer::unpoison(block, pool->block_size);
     pool->free_list = *free_link_of(block);
   } else {
-    // Carving: whatever header bytes were here before (from an older layout
-    // of this pool, or zeros from the OS) seed the tag.
+    // Carving: the bytes here may be data of an older layout, so the tag
+    // starts from the pool's seed, never from them.
     block = reinterpret_cast<Block*>(reinterpret_cast<char*>(pool) + pool->next_offset);
     sanitizer::unpoison(block, pool->block_size);
+    block->tag = pool->tag_seed;
     pool->next_offset += pool->block_size;
   }
   block->tag = static_cast<uint16_t>(block->tag + 1);
@@ -118,6 +154,7 @@ Status SmallAllocator::take_pool(unsigned size_class, Pool** out) {
     arena->free_pool_list = pool->next;
   } else {
     pool = pool_at(arena, arena->pools_carved++);
+    pool->tag_seed = arena->tag_base;  // fresh memory: start past the slot's earlier arenas
   }
   arena->free_pools--;
   if (arena->free_pools != 0) bucket_insert(arena);
@@ -155,7 +192,7 @@ Status SmallAllocator::new_arena(Arena** out) {
     delete arena;
     return status;
   }
-  arena->slot = Registry::claim(heap_id_, MappingKind::kArena, arena);
+  arena->slot = Registry::claim(heap_id_, MappingKind::kArena, arena, nullptr, &arena->tag_base);
   if (arena->slot == 0) {
     pages_.unmap(base, kArenaSize);
     delete arena;
@@ -174,6 +211,8 @@ Status SmallAllocator::new_arena(Arena** out) {
 }
 
 void SmallAllocator::release_arena(Arena* arena) {
+  // Refs into this arena stay invalid even when a later arena gets the slot.
+  Registry::set_tag_floor(arena->slot, tag_end(arena));
   Registry::release(arena->slot);
   pages_.unmap(reinterpret_cast<void*>(arena->base), kArenaSize);
   if (arena->all_prev != nullptr) arena->all_prev->all_next = arena->all_next;
@@ -184,13 +223,19 @@ void SmallAllocator::release_arena(Arena* arena) {
   delete arena;
 }
 
+size_t SmallAllocator::release_cached_arena() {
+  if (cached_empty_ == nullptr) return 0;
+  release_arena(cached_empty_);
+  cached_empty_ = nullptr;
+  return kArenaSize;
+}
+
+// The PageSource's reclaimer: under the heap limit the cached arena is
+// worth more as room for the mapping that was asked for.
+void SmallAllocator::reclaim(void* allocator) { static_cast<SmallAllocator*>(allocator)->release_cached_arena(); }
+
 size_t SmallAllocator::trim() {
-  size_t released = 0;
-  if (cached_empty_ != nullptr) {
-    release_arena(cached_empty_);
-    cached_empty_ = nullptr;
-    released += kArenaSize;
-  }
+  size_t released = release_cached_arena();
   // Free pools of arenas still in use: keep the page with the pool header
   // (it links the free-pool list), give the rest back. Their blocks are gone,
   // so the pool must be set up afresh when it is next taken.
@@ -198,7 +243,7 @@ size_t SmallAllocator::trim() {
   for (Arena* arena = all_arenas_; arena != nullptr; arena = arena->all_next) {
     for (Pool* pool = arena->free_pool_list; pool != nullptr; pool = pool->next) {
       if (pool->block_size == 0) continue;  // already trimmed
-      pool->block_size = 0;
+      retire_layout(pool);  // while the block headers are still there
       sanitizer::unpoison(reinterpret_cast<char*>(pool) + page, kPoolSize - page);
       pages_.discard(reinterpret_cast<char*>(pool) + page, kPoolSize - page);
       released += kPoolSize - page;

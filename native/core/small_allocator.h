@@ -14,7 +14,9 @@
 // A pool's lifecycle:  (never carved) -> used -> full -> used -> empty
 //                       -> back on its arena's free-pool list -> used ...
 // An emptied pool keeps its layout; if it is taken again for the same size
-// class its free list is still valid and block tags keep counting.
+// class its free list is still valid and block tags keep counting. When it
+// is set up for another class (or trimmed) its tag seed moves past every tag
+// the old layout handed out, and the new blocks count on from there.
 #pragma once
 
 #include <cstddef>
@@ -38,7 +40,9 @@ struct SizeClassCounters {
 
 class SmallAllocator {
  public:
-  SmallAllocator(PageSource& pages, uint64_t heap_id) : pages_(pages), heap_id_(heap_id) {}
+  SmallAllocator(PageSource& pages, uint64_t heap_id) : pages_(pages), heap_id_(heap_id) {
+    pages_.set_reclaimer(&SmallAllocator::reclaim, this);
+  }
   SmallAllocator(const SmallAllocator&) = delete;
   SmallAllocator& operator=(const SmallAllocator&) = delete;
 
@@ -72,6 +76,8 @@ class SmallAllocator {
   std::string verify(std::vector<Block*>* live) const;
 
  private:
+  static void reclaim(void* allocator);
+  size_t release_cached_arena();
   Status take_pool(unsigned size_class, Pool** out);
   void return_pool(Pool* pool);
   Status new_arena(Arena** out);

@@ -69,15 +69,17 @@ struct Pool {
   Pool* next;            // used-pool list of the size class, or the arena's free-pool list
   Pool* prev;            // used-pool list of the size class
   Arena* arena;          // owning arena
-  uint32_t used_blocks;  // blocks handed out and not yet freed
-  uint32_t next_offset;  // first never-carved byte; blocks are carved lazily
+  uint16_t used_blocks;  // blocks handed out and not yet freed
+  uint16_t next_offset;  // first never-carved byte; blocks are carved lazily
   uint32_t arena_slot;   // registry slot of the arena, for making refs
   uint16_t size_class;   // index into the size-class table
-  uint16_t block_size;   // bytes per block; 0 while the pool was never set up
+  uint16_t block_size;   // bytes per block; 0 while the pool has no layout (never set up, or trimmed)
+  uint16_t tag_seed;     // every tag of the current layout lies past it (small_allocator.cc)
 };
 
 constexpr size_t kPoolHeaderSize = 48;
 static_assert(sizeof(Pool) == kPoolHeaderSize, "pool header layout changed");
+static_assert(kPoolSize <= UINT16_MAX, "pool offsets and block counts are 16-bit");
 static_assert(kPoolHeaderSize % kGranule == 0, "blocks must start on granules");
 
 // Bookkeeping for one arena. Lives outside the arena, so that an arena with
@@ -87,6 +89,7 @@ struct Arena {
   uint32_t slot;           // registry slot: the high bits of its refs
   uint32_t free_pools;     // pools not in use: on free_pool_list or never carved
   uint32_t pools_carved;   // pools [0, pools_carved) have been set up at least once
+  uint16_t tag_base;       // the registry slot's tag floor: this arena's tags start past it
   Pool* free_pool_list;    // emptied pools, linked through Pool::next
   Arena* bucket_next;      // the list of arenas with the same free_pools count
   Arena* bucket_prev;

@@ -29,9 +29,19 @@ struct Register {
   Register(const char* name, std::function<void()> body) { registry().push_back({name, std::move(body)}); }
 };
 
-inline void fail(const char* file, int line, const std::string& what) {
-  std::fprintf(stderr, "  %s:%d: %s\n", file, line, what.c_str());
+inline void fail(const char* file, int line, const char* what) {
+  std::fprintf(stderr, "  %s:%d: %s\n", file, line, what);
   failures_in_current_test()++;
+}
+
+inline void fail(const char* file, int line, const std::string& what) { fail(file, line, what.c_str()); }
+
+// Out of line, so that each CHECK_EQ costs a call rather than its own copy
+// of the message-building code (the suite compiles much faster).
+template <typename A, typename B>
+void check_equal(const A& a, const B& b, const char* expression, const char* file, int line) {
+  if (a == b) return;
+  fail(file, line, std::string(expression) + ": " + std::to_string(a) + " != " + std::to_string(b));
 }
 
 }  // namespace refheap::testing
@@ -48,16 +58,7 @@ inline void fail(const char* file, int line, const std::string& what) {
     if (!(cond)) refheap::testing::fail(__FILE__, __LINE__, "CHECK(" #cond ")"); \
   } while (0)
 
-#define CHECK_EQ(a, b)                                                                       \
-  do {                                                                                       \
-    auto check_a = (a);                                                                      \
-    auto check_b = (b);                                                                      \
-    if (!(check_a == check_b)) {                                                             \
-      refheap::testing::fail(__FILE__, __LINE__,                                             \
-                             "CHECK_EQ(" #a ", " #b "): " + std::to_string(check_a) + " != " + \
-                                 std::to_string(check_b));                                   \
-    }                                                                                        \
-  } while (0)
+#define CHECK_EQ(a, b) refheap::testing::check_equal((a), (b), "CHECK_EQ(" #a ", " #b ")", __FILE__, __LINE__)
 
 // The heap must pass its full consistency check.
 #define CHECK_CONSISTENT(heap)                                                        \

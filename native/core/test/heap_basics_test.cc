@@ -31,19 +31,31 @@ TEST(freed_ref_is_rejected) {
 }
 
 TEST(long_chain_frees_without_recursion) {
+  // 10,000,000 links: a recursive free would need gigabytes of stack.
+  const int links = 10000000;
   Heap heap;
   Block* head = nullptr;
   CHECK(heap.alloc(0, 1, 0, &head) == Status::kOk);
   Block* tail = head;
-  for (int i = 0; i < 1000000; i++) {
+  for (int i = 0; i < links; i++) {
     Block* next = nullptr;
-    CHECK(heap.alloc(0, 1, 0, &next) == Status::kOk);
+    if (heap.alloc(0, 1, 0, &next) != Status::kOk) {
+      CHECK_EQ(i, links);  // the alloc failed at link i
+      return;
+    }
     CHECK(heap.set_ref(tail, 0, next) == Status::kOk);
     heap.release(next);
     tail = next;
   }
-  CHECK_EQ(heap.stats().live_blocks, uint64_t{1000001});
+  const double tail_ref = heap.ref_of(tail);
+  CHECK_EQ(heap.stats().live_blocks, uint64_t{links + 1});
+  CHECK_EQ(tail->refcount, 1u);
   heap.release(head);
-  CHECK_EQ(heap.stats().live_blocks, uint64_t{0});
+  const HeapStats stats = heap.stats();
+  CHECK_EQ(stats.live_blocks, uint64_t{0});
+  CHECK_EQ(stats.tracked_blocks, uint64_t{0});
+  CHECK_EQ(stats.frees, uint64_t{links + 1});
+  CHECK(stats.mapped_bytes <= kArenaSize);  // every arena but the cached one unmapped
+  CHECK(heap.resolve(tail_ref) == nullptr);
   CHECK_CONSISTENT(heap);
 }
