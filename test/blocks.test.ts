@@ -310,3 +310,22 @@ describe('statistics', () => {
     heap.close();
   });
 });
+
+describe('misuse that must not crash', () => {
+  it('releasing a count a slot owns leaves the slot empty, not dangling', () => {
+    const heap = new Heap();
+    const holder = heap.alloc(0, 2);
+    const large = heap.alloc(4096);
+    const small = heap.alloc(8);
+    heap.setRef(holder, 0, large);
+    heap.setRef(holder, 1, small);
+    heap.releaseMany([large, large, small, small]); // the second of each is the slot's count
+    const reused = heap.alloc(8); // takes the small block's memory
+    expect(heap.getRef(holder, 0)).toBe(null);
+    expect(heap.getRef(holder, 1)).toBe(null);
+    heap.release(holder);
+    expect(heap.refcount(reused)).toBe(1);
+    expect(heap.stats().liveBlocks).toBe(1);
+    heap.close();
+  });
+});

@@ -20,18 +20,24 @@ inline uint32_t slot_count(const Block* b) {
   return is_slotted(b) ? reinterpret_cast<const SlottedHeader*>(b)->slot_count : 0;
 }
 
-inline Block** slots_of(Block* b) {
-  return reinterpret_cast<Block**>(reinterpret_cast<char*>(b) + sizeof(SlottedHeader));
+// A slot holds its target's ref (the 52-bit number, 0 when empty), not a
+// pointer: every read of a slot goes through Heap::resolve_bits, so a slot
+// whose target was freed behind its back (JavaScript can release a count it
+// does not own) reads as empty instead of leading into freed memory.
+using SlotWord = uint64_t;
+
+inline SlotWord* slots_of(Block* b) {
+  return reinterpret_cast<SlotWord*>(reinterpret_cast<char*>(b) + sizeof(SlottedHeader));
 }
 
 inline uint8_t* data_of(Block* b) {
   const uint32_t slots = slot_count(b);
-  return reinterpret_cast<uint8_t*>(b) + header_size(slots != 0) + size_t{slots} * sizeof(Block*);
+  return reinterpret_cast<uint8_t*>(b) + header_size(slots != 0) + size_t{slots} * sizeof(SlotWord);
 }
 
 // Bytes a block of this shape needs before rounding to its size class.
 inline size_t block_bytes_needed(size_t data_size, size_t slots) {
-  return header_size(slots != 0) + slots * sizeof(Block*) + data_size;
+  return header_size(slots != 0) + slots * sizeof(SlotWord) + data_size;
 }
 
 inline Pool* pool_of(const Block* b) {

@@ -7,8 +7,6 @@
 namespace refheap {
 namespace {
 
-constexpr double kTwoTo16 = 65536.0;
-constexpr double kTwoTo32 = 4294967296.0;
 constexpr double kRefLimit = 4503599627370496.0;  // 2^52: above any ref
 
 size_t allocated_size(const Block* block) {
@@ -17,7 +15,7 @@ size_t allocated_size(const Block* block) {
 }
 
 size_t requested_size(const Block* block) {
-  return data_size(block) + size_t{slot_count(block)} * sizeof(Block*);
+  return data_size(block) + size_t{slot_count(block)} * sizeof(SlotWord);
 }
 
 }  // namespace
@@ -52,7 +50,7 @@ Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
     tracked_blocks_++;
   }
   allocated_bytes_ += allocated_size(block);
-  requested_bytes_ += size + slots * sizeof(Block*);
+  requested_bytes_ += size + slots * sizeof(SlotWord);
   live_blocks_++;
   allocations_++;
   *out = block;
@@ -81,20 +79,24 @@ Block* Heap::resolve(double ref) const {
   if (!(ref >= 1.0 && ref < kRefLimit)) return nullptr;  // also rejects NaN
   const uint64_t bits = static_cast<uint64_t>(ref);
   if (static_cast<double>(bits) != ref) return nullptr;  // fractional
+  return resolve_bits(bits);
+}
+
+Block* Heap::resolve_bits(uint64_t bits) const {
   const uint32_t slot = static_cast<uint32_t>(bits >> 32);
   const uint32_t granule = static_cast<uint32_t>(bits >> 16) & 0xffff;
   const uint16_t tag = static_cast<uint16_t>(bits);
   MappingKind kind;
-  void* mapping = Registry::lookup(slot, id_, &kind);
+  void* mapping = Registry::lookup(slot, id_, &kind);  // rejects 0 and anything above 2^52
   if (mapping == nullptr) return nullptr;
   if (kind == MappingKind::kLarge) return large_.resolve(static_cast<LargeBlock*>(mapping), granule, tag);
   return small_.resolve(static_cast<const Arena*>(mapping), granule, tag);
 }
 
-double Heap::ref_of(const Block* block) const {
-  const uint32_t slot = is_large(block) ? large_of(block)->slot : small_.slot_of(block);
-  const uint32_t granule = is_large(block) ? 0 : small_.granule_of(block);
-  return slot * kTwoTo32 + granule * kTwoTo16 + block->tag;
+uint64_t Heap::ref_bits(const Block* block) const {
+  const uint64_t slot = is_large(block) ? large_of(block)->slot : small_.slot_of(block);
+  const uint64_t granule = is_large(block) ? 0 : small_.granule_of(block);
+  return slot << 32 | granule << 16 | block->tag;
 }
 
 Status Heap::retain(Block* block) {
@@ -128,14 +130,16 @@ void Heap::free_cascade(Block* dying) {
     Block* dying_child = nullptr;  // a child with slots whose count just reached zero
     if (is_slotted(current)) {
       auto* header = reinterpret_cast<SlottedHeader*>(current);
-      Block** slots = slots_of(current);
+      SlotWord* slots = slots_of(current);
       while (dying_child == nullptr && header->slot_count > 0) {
         const uint32_t index = --header->slot_count;
-        Block* child = slots[index];
+        Block* child = resolve_bits(slots[index]);
         if (child == nullptr || --child->refcount != 0) continue;
         count_freed(child);
         if (is_slotted(child)) {
-          slots[index] = parents;  // the slot is spent: it now links to the parent
+          // The slot is spent: it now links to the parent (a pointer, for
+          // this walk only; the block is dead, nothing else reads it).
+          slots[index] = reinterpret_cast<uintptr_t>(parents);
           parents = current;
           dying_child = child;
         } else {
@@ -151,7 +155,7 @@ void Heap::free_cascade(Block* dying) {
     free_block(current);
     if (parents == nullptr) return;
     current = parents;
-    parents = slots_of(current)[reinterpret_cast<SlottedHeader*>(current)->slot_count];
+    parents = reinterpret_cast<Block*>(slots_of(current)[reinterpret_cast<SlottedHeader*>(current)->slot_count]);
   }
 }
 
@@ -161,9 +165,9 @@ Status Heap::set_ref(Block* block, uint64_t slot, Block* target) {
     const Status status = retain(target);
     if (status != Status::kOk) return status;
   }
-  Block** cell = &slots_of(block)[slot];
-  Block* previous = *cell;
-  *cell = target;
+  SlotWord* cell = &slots_of(block)[slot];
+  Block* previous = resolve_bits(*cell);
+  *cell = target != nullptr ? ref_bits(target) : 0;
   // Last, because releasing the previous occupant may free `block` itself.
   if (previous != nullptr) release(previous);
   return Status::kOk;
@@ -171,7 +175,7 @@ Status Heap::set_ref(Block* block, uint64_t slot, Block* target) {
 
 Status Heap::get_ref(Block* block, uint64_t slot, Block** out) const {
   if (slot >= slot_count(block)) return Status::kOutOfRange;
-  *out = slots_of(block)[slot];
+  *out = resolve_bits(slots_of(block)[slot]);
   return Status::kOk;
 }
 

@@ -51,7 +51,10 @@ class Heap {
 
   // The live block `ref` names in this heap, or nullptr. Accepts any double.
   Block* resolve(double ref) const;
-  double ref_of(const Block* block) const;
+  double ref_of(const Block* block) const { return static_cast<double>(ref_bits(block)); }
+  // The same for a ref as an integer, the form slots hold (0: nullptr).
+  Block* resolve_bits(uint64_t bits) const;
+  uint64_t ref_bits(const Block* block) const;
 
   Status retain(Block* block);
   void release(Block* block);

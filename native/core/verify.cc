@@ -93,13 +93,15 @@ std::string Heap::verify() const {
     if (resolve(ref_of(block)) != block) return "a live block's ref does not resolve to it";
     if (block->refcount == 0) return "a live block has a zero count";
     allocated += is_large(block) ? block_bytes_needed(data_size(block), slot_count(block)) : pool_of(block)->block_size;
-    requested += data_size(block) + uint64_t{slot_count(block)} * sizeof(Block*);
+    requested += data_size(block) + uint64_t{slot_count(block)} * sizeof(SlotWord);
     if (is_slotted(block)) tracked++;
   }
   for (Block* block : live) {
     for (uint32_t i = 0; i < slot_count(block); i++) {
-      Block* target = slots_of(block)[i];
-      if (target == nullptr) continue;
+      const SlotWord word = slots_of(block)[i];
+      if (word == 0) continue;
+      Block* target = resolve_bits(word);
+      if (target == nullptr) return "a slot holds the ref of a block that is not live";
       auto found = referenced.find(target);
       if (found == referenced.end()) return "a slot points at a block that is not live";
       found->second++;

@@ -13,7 +13,7 @@ TEST(alloc_gives_zeroed_block_with_one_count) {
   CHECK_EQ(slot_count(block), 3u);
   CHECK_EQ(data_size(block), size_t{40});
   for (size_t i = 0; i < 40; i++) CHECK_EQ(data_of(block)[i], 0);
-  for (uint32_t i = 0; i < 3; i++) CHECK(slots_of(block)[i] == nullptr);
+  for (uint32_t i = 0; i < 3; i++) CHECK(slots_of(block)[i] == 0);
   CHECK(heap.resolve(heap.ref_of(block)) == block);
   CHECK_CONSISTENT(heap);
   heap.release(block);

@@ -470,3 +470,34 @@ TEST(heap_close_unmaps_everything) {
   heap.close();  // a second close does nothing
   CHECK(heap.closed());
 }
+
+// JavaScript can release a count that a slot owns (release(getRef(a, 0))).
+// The slot must then read as empty, and freeing its holder must not touch
+// the freed target, even once the target's memory is unmapped or reused.
+TEST(heap_slot_whose_target_was_over_released_reads_empty) {
+  Heap heap;
+  Block* holder = nullptr;
+  Block* large = nullptr;
+  Block* small = nullptr;
+  CHECK(heap.alloc(0, 2, 0, &holder) == Status::kOk);
+  CHECK(heap.alloc(4096, 0, 0, &large) == Status::kOk);
+  CHECK(heap.alloc(8, 0, 0, &small) == Status::kOk);
+  CHECK(heap.set_ref(holder, 0, large) == Status::kOk);
+  CHECK(heap.set_ref(holder, 1, small) == Status::kOk);
+  heap.release(large);
+  heap.release(large);  // the slot's count: the large block is unmapped
+  heap.release(small);
+  heap.release(small);  // the slot's count: the memory goes back to its pool
+  Block* reused = nullptr;
+  CHECK(heap.alloc(8, 0, 0, &reused) == Status::kOk);
+  CHECK(reused == small);  // same memory, new tag
+  Block* out = reused;
+  CHECK(heap.get_ref(holder, 0, &out) == Status::kOk);
+  CHECK(out == nullptr);
+  CHECK(heap.get_ref(holder, 1, &out) == Status::kOk);
+  CHECK(out == nullptr);
+  heap.release(holder);
+  CHECK_EQ(reused->refcount, 1u);  // untouched by the holder's cascade
+  CHECK_EQ(heap.stats().live_blocks, uint64_t{1});
+  CHECK_CONSISTENT(heap);
+}

@@ -160,7 +160,7 @@ class Model {
       }
     }
     for (size_t s = 0; s < slots; s++) {
-      if (slots_of(block)[s] != nullptr) fail(__FILE__, __LINE__, "a new block's slot is not empty");
+      if (slots_of(block)[s] != 0) fail(__FILE__, __LINE__, "a new block's slot is not empty");
     }
     ModelBlock b;
     b.block = block;
@@ -261,7 +261,7 @@ class Model {
         fail(__FILE__, __LINE__, "refcount " + std::to_string(b.block->refcount) + ", model " + std::to_string(b.count()));
       }
       for (size_t s = 0; s < b.slots.size(); s++) {
-        if (slots_of(b.block)[s] != block_or_null(b.slots[s])) fail(__FILE__, __LINE__, "a slot differs");
+        if (heap_.resolve_bits(slots_of(b.block)[s]) != block_or_null(b.slots[s])) fail(__FILE__, __LINE__, "a slot differs");
       }
       if (!same_data(b)) fail(__FILE__, __LINE__, "data differs");
     }
