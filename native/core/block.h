@@ -63,6 +63,9 @@ inline unsigned size_class_of(size_t block_bytes) {
   return static_cast<unsigned>((block_bytes - 1) >> kGranuleShift);
 }
 inline size_t class_block_size(unsigned size_class) { return (size_t{size_class} + 1) * kGranule; }
+// ceil(2^32 / block size): x / size == (x * reciprocal) >> 32 for every
+// offset x inside a pool, so checking a ref needs no division.
+inline uint64_t class_reciprocal(size_t block_size) { return ((uint64_t{1} << 32) + block_size - 1) / block_size; }
 inline size_t blocks_per_pool(unsigned size_class) {
   return (kPoolSize - kPoolHeaderSize) / class_block_size(size_class);
 }

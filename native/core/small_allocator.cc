@@ -1,5 +1,6 @@
 #include "small_allocator.h"
 
+#include <array>
 #include <new>
 
 #include "block.h"
@@ -17,6 +18,13 @@ Pool* pool_at(const Arena* arena, size_t index) {
 }
 
 namespace {
+
+// class_reciprocal of every size class, computed once.
+const auto kReciprocals = [] {
+  std::array<uint64_t, kSizeClasses> table{};
+  for (unsigned c = 0; c < kSizeClasses; c++) table[c] = class_reciprocal(class_block_size(c));
+  return table;
+}();
 
 // Ends the pool's layout. Its blocks' tags all lie in (tag_seed, tag_seed + k],
 // k the most times one block was handed out; the seed moves past them, so
@@ -123,7 +131,8 @@ Block* SmallAllocator::resolve(const Arena* arena, uint32_t granule, uint16_t ta
   const Pool* pool = pool_at(arena, offset / kPoolSize);
   const size_t within = offset % kPoolSize;
   if (pool->block_size == 0 || within < kPoolHeaderSize || within >= pool->next_offset) return nullptr;
-  if ((within - kPoolHeaderSize) % pool->block_size != 0) return nullptr;
+  const uint64_t index = ((within - kPoolHeaderSize) * kReciprocals[pool->size_class]) >> 32;
+  if (index * pool->block_size != within - kPoolHeaderSize) return nullptr;
   Block* block = reinterpret_cast<Block*>(arena->base + offset);
   if (!is_allocated(block) || block->tag != tag) return nullptr;
   return block;

@@ -414,3 +414,18 @@ TEST(small_counters_add_up_and_agree_with_verify) {
   large_allocated = 0;
   check_arithmetic();
 }
+
+// resolve() checks "is this offset the start of a block" by multiplying with
+// a reciprocal instead of dividing: it must agree with division everywhere.
+TEST(small_reciprocal_matches_division_for_every_offset_and_class) {
+  for (unsigned c = 0; c < kSizeClasses; c++) {
+    const size_t size = class_block_size(c);
+    const uint64_t reciprocal = class_reciprocal(size);
+    for (uint64_t x = 0; x < kPoolSize; x++) {
+      if (((x * reciprocal) >> 32) != x / size) {
+        CHECK_EQ(((x * reciprocal) >> 32), x / size);
+        return;
+      }
+    }
+  }
+}
