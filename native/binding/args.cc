@@ -9,6 +9,21 @@ namespace refheap::binding {
 
 bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name, uint64_t max, uint64_t* out,
                   const uint64_t* fallback) {
+  // Fast path: a missing argument costs no Node-API call, a number costs one.
+  if (index >= info.Length()) {
+    if (fallback != nullptr) {
+      *out = *fallback;
+      return true;
+    }
+  } else {
+    double number;
+    if (napi_get_value_double(info.Env(), info[index], &number) == napi_ok) {
+      if (number >= 0 && number <= static_cast<double>(max) && std::trunc(number) == number) {
+        *out = static_cast<uint64_t>(number);
+        return true;
+      }
+    }
+  }
   Napi::Value value = info[index];
   const napi_valuetype type = value.Type();
   if (type == napi_undefined && fallback != nullptr) {
@@ -29,6 +44,13 @@ bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name
 }
 
 bool read_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out) {
+  if (index < info.Length()) {
+    double number;
+    if (napi_get_value_double(info.Env(), info[index], &number) == napi_ok) {
+      *out = heap.resolve(number);
+      if (*out != nullptr) return true;
+    }
+  }
   Napi::Value value = info[index];
   if (value.Type() != napi_number) {
     throw_invalid_type(info.Env(), "ref", "of type number", value);
@@ -61,6 +83,7 @@ bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap&
 }
 
 bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out) {
+  if (index < info.Length() && napi_get_value_double(info.Env(), info[index], out) == napi_ok) return true;
   Napi::Value value = info[index];
   if (value.Type() != napi_number) {
     throw_invalid_type(info.Env(), name, "of type number", value);
