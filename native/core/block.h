@@ -17,8 +17,18 @@ inline bool is_allocated(const Block* b) { return (b->flags & block_flags::kAllo
 inline size_t header_size(bool slotted) { return slotted ? sizeof(SlottedHeader) : sizeof(BlockHeader); }
 
 inline uint32_t slot_count(const Block* b) {
-  return is_slotted(b) ? reinterpret_cast<const SlottedHeader*>(b)->slot_count : 0;
+  return is_slotted(b) ? reinterpret_cast<const SlottedHeader*>(b)->slot_word & gc_bits::kSlotCountMask : 0;
 }
+
+// The collector's view of a block with slots.
+inline SlottedHeader* slotted(Block* b) { return reinterpret_cast<SlottedHeader*>(b); }
+inline uint32_t gc_state(const Block* b) {
+  return reinterpret_cast<const SlottedHeader*>(b)->slot_word & gc_bits::kStateMask;
+}
+inline bool has_gc_bit(const Block* b, uint32_t bit) { return is_slotted(b) && (gc_state(b) & bit) != 0; }
+inline void set_gc_bits(Block* b, uint32_t bits) { slotted(b)->slot_word |= bits; }
+inline void clear_gc_bits(Block* b, uint32_t bits) { slotted(b)->slot_word &= ~bits; }
+inline unsigned generation_of(const Block* b) { return (gc_state(b) & gc_bits::kGenerationMask) >> gc_bits::kGenerationShift; }
 
 // A slot holds its target's ref (the 52-bit number, 0 when empty), not a
 // pointer: every read of a slot goes through Heap::resolve_bits, so a slot

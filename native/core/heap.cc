@@ -30,12 +30,15 @@ void zero_after_header(Block* block, size_t block_size) {
 }  // namespace
 
 Heap::Heap(uint64_t max_bytes)
-    : id_(Registry::next_heap_id()), pages_(max_bytes), small_(pages_, id_), large_(pages_, id_) {}
+    : id_(Registry::next_heap_id()), pages_(max_bytes), small_(pages_, id_), large_(pages_, id_) {
+  // Before refusing a mapping for maxBytes, collect everything (SPEC 8).
+  pages_.set_pressure_handler([](void* heap) { static_cast<Heap*>(heap)->collector_.collect(kGenerations - 1); }, this);
+}
 
 Heap::~Heap() { close(); }
 
 Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
-  if (size > kMaxDataBytes || slots > kMaxSlots || type >= type_names_.size()) {
+  if (size > kMaxDataBytes || slots > kMaxSlots || type >= types_.size()) {
     return Status::kOutOfRange;
   }
   const size_t needed = block_bytes_needed(size, slots);
@@ -55,13 +58,21 @@ Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
   block->type = static_cast<uint8_t>(type);
   if (slots != 0) {
     block->flags |= block_flags::kSlotted;
-    reinterpret_cast<SlottedHeader*>(block)->slot_count = static_cast<uint32_t>(slots);
+    slotted(block)->slot_word = static_cast<uint32_t>(slots);
     tracked_blocks_++;
   }
   allocated_bytes_ += allocated_size(block);
   requested_bytes_ += size + slots * sizeof(SlotWord);
   live_blocks_++;
   allocations_++;
+  if (slots != 0) {
+    // As in CPython 3.11, an automatic collection runs inside the allocating
+    // call, before the new block is tracked: it is not part of it.
+    const int generation = collector_.note_tracked_alloc();
+    if (generation >= 0) collector_.collect(static_cast<unsigned>(generation));
+    collector_.track(block, 0);
+    if (closed_) return Status::kHeapClosed;  // a callback or finalizer closed the heap
+  }
   *out = block;
   return Status::kOk;
 }
@@ -115,15 +126,60 @@ Status Heap::retain(Block* block) {
 }
 
 void Heap::release(Block* block) {
-  if (--block->refcount == 0) free_cascade(block);
+  if (--block->refcount == 0) on_zero(block);
 }
 
-void Heap::count_freed(const Block* block) {
+void Heap::on_zero(Block* block) {
+  if (!can_free_now(block)) return;
+  free_cascade(block);
+  if (!pending_finalizers_.empty()) run_finalizers();
+}
+
+bool Heap::can_free_now(Block* block) {
+  if (block == finalizing_) return false;  // run_finalizers frees it when its finalizer returns
+  if (has_gc_bit(block, gc_bits::kCollecting)) {
+    set_gc_bits(block, gc_bits::kDeferred);
+    return false;
+  }
+  if (has_finalizer(block) && (block->flags & block_flags::kFinalized) == 0) {
+    if (is_slotted(block)) collector_.untrack(block);
+    pending_finalizers_.push_back(block);
+    return false;
+  }
+  return true;
+}
+
+void Heap::run_finalizers() {
+  if (running_finalizers_ || collector_.collecting()) return;  // the outer run (or the collection) picks them up
+  running_finalizers_ = true;
+  while (!pending_finalizers_.empty() && !closed_) {
+    Block* block = pending_finalizers_.back();
+    pending_finalizers_.pop_back();
+    block->flags |= block_flags::kFinalized;
+    block->refcount = 1;  // valid while its finalizer runs
+    finalizing_ = block;
+    if (hooks_ != nullptr) hooks_->run_finalizer(block);
+    finalizing_ = nullptr;
+    if (closed_) break;
+    if (block->refcount == 0 || --block->refcount == 0) {
+      free_cascade(block);
+    } else if (is_slotted(block)) {
+      collector_.track(block, 0);  // resurrected: tracked again, in generation 0
+    }
+  }
+  running_finalizers_ = false;
+}
+
+void Heap::count_freed(Block* block) {
   allocated_bytes_ -= allocated_size(block);
   requested_bytes_ -= requested_size(block);
   live_blocks_--;
   frees_++;
-  if (is_slotted(block)) tracked_blocks_--;
+  if (is_slotted(block)) {
+    tracked_blocks_--;
+    collector_.untrack(block);
+    clear_gc_bits(block, gc_bits::kStateMask);  // the free walk uses the slot count as its cursor
+  }
 }
 
 void Heap::free_block(Block* block) {
@@ -151,10 +207,10 @@ void Heap::free_cascade(Block* dying) {
     if (is_slotted(current)) {
       auto* header = reinterpret_cast<SlottedHeader*>(current);
       SlotWord* slots = slots_of(current);
-      while (dying_child == nullptr && header->slot_count > 0) {
-        const uint32_t index = --header->slot_count;
+      while (dying_child == nullptr && header->slot_word > 0) {
+        const uint32_t index = --header->slot_word;
         Block* child = resolve_bits(slots[index]);
-        if (child == nullptr || --child->refcount != 0) continue;
+        if (child == nullptr || --child->refcount != 0 || !can_free_now(child)) continue;
         count_freed(child);
         if (is_slotted(child)) {
           // The slot is spent: it now links to the parent (a pointer, for
@@ -175,7 +231,7 @@ void Heap::free_cascade(Block* dying) {
     free_block(current);
     if (parents == nullptr) return;
     current = parents;
-    parents = reinterpret_cast<Block*>(slots_of(current)[reinterpret_cast<SlottedHeader*>(current)->slot_count]);
+    parents = reinterpret_cast<Block*>(slots_of(current)[slotted(current)->slot_word]);
   }
 }
 
@@ -205,15 +261,15 @@ Status Heap::check_range(const Block* block, uint64_t offset, uint64_t length) c
   return Status::kOk;
 }
 
-Status Heap::define_type(const std::string& name, uint32_t* out) {
-  if (type_names_.size() >= kMaxTypes) return Status::kOutOfRange;
-  type_names_.push_back(name);
-  *out = static_cast<uint32_t>(type_names_.size() - 1);
+Status Heap::define_type(const std::string& name, bool has_finalizer, bool uncollectable, uint32_t* out) {
+  if (types_.size() >= kMaxTypes) return Status::kOutOfRange;
+  types_.push_back({name, has_finalizer, uncollectable});
+  *out = static_cast<uint32_t>(types_.size() - 1);
   return Status::kOk;
 }
 
 const std::string* Heap::type_name(uint64_t type) const {
-  return type < type_names_.size() ? &type_names_[type] : nullptr;
+  return type < types_.size() ? &types_[type].name : nullptr;
 }
 
 HeapStats Heap::stats() const {
@@ -249,9 +305,33 @@ size_t Heap::trim() { return small_.trim(); }
 void Heap::close() {
   if (closed_) return;
   closed_ = true;
+  if (depth_ == 0) release_memory();  // else the outermost Operation does it
+}
+
+void Heap::release_memory() {
+  if (memory_released_) return;
+  memory_released_ = true;
+  collector_.forget_all();
+  pending_finalizers_.clear();
+  deferred_releases_.clear();
   small_.release_all();
   large_.release_all();
   allocated_bytes_ = requested_bytes_ = live_blocks_ = tracked_blocks_ = 0;
+}
+
+Heap::Operation::Operation(Heap& heap) : heap_(heap) {
+  if (heap_.depth_++ != 0 || heap_.closed_) return;
+  // Counts given back by V8 finalizers, which may not run JavaScript, are
+  // released here, where finalizers may run.
+  while (!heap_.deferred_releases_.empty() && !heap_.closed_) {
+    Block* block = heap_.deferred_releases_.back();
+    heap_.deferred_releases_.pop_back();
+    heap_.release(block);
+  }
+}
+
+Heap::Operation::~Operation() {
+  if (--heap_.depth_ == 0 && heap_.closed_) heap_.release_memory();
 }
 
 }  // namespace refheap

@@ -13,6 +13,17 @@
 // freed block's ref stays invalid for 65,536 reuses of that memory; a pool
 // set up for another size class starts its tags past all the old ones.
 //
+// Finalizers. A block whose type has a finalizer is not freed when its
+// count reaches zero: it is queued, and once the release that dropped it has
+// finished (so JavaScript never sees a half-freed graph) each queued block
+// gets its count of 1 back for the duration of its finalizer. If the count
+// is still zero afterwards it is freed; if not, the finalizer resurrected it.
+//
+// Re-entrancy. JavaScript can run inside any operation that may release or
+// collect. If it closes the heap there, the heap is marked closed at once
+// and its memory is released when the outermost operation returns
+// (Operation, below).
+//
 // Freeing. When a count reaches zero the block's slots are released
 // depth-first without recursion: the walk keeps its stack inside the dying
 // blocks themselves (the slot just released holds the link to the parent),
@@ -24,6 +35,7 @@
 #include <vector>
 
 #include "block.h"
+#include "collector.h"
 #include "large_allocator.h"
 #include "page_source.h"
 #include "small_allocator.h"
@@ -66,8 +78,32 @@ class Heap {
   Status check_range(const Block* block, uint64_t offset, uint64_t length) const;
 
   // Types: 0 is the built-in "block".
-  Status define_type(const std::string& name, uint32_t* out);
+  Status define_type(const std::string& name, bool has_finalizer, bool uncollectable, uint32_t* out);
   const std::string* type_name(uint64_t type) const;
+  bool has_finalizer(const Block* block) const { return types_[block->type].has_finalizer; }
+  bool is_uncollectable(const Block* block) const { return types_[block->type].uncollectable; }
+
+  Collector& gc() { return collector_; }
+  const Collector& gc() const { return collector_; }
+  void set_hooks(GcHooks* hooks) { hooks_ = hooks; }
+  GcHooks* hooks() const { return hooks_; }
+
+  // Releases a count from a context where no JavaScript may run (a V8
+  // finalizer): done at the start of the next operation.
+  void release_later(Block* block) { deferred_releases_.push_back(block); }
+
+  // Brackets every call from JavaScript. Entering runs the releases that were
+  // put off; leaving the outermost one runs a close() requested meanwhile.
+  class Operation {
+   public:
+    explicit Operation(Heap& heap);
+    ~Operation();
+    Operation(const Operation&) = delete;
+    Operation& operator=(const Operation&) = delete;
+
+   private:
+    Heap& heap_;
+  };
 
   HeapStats stats() const;
   size_t trim();
@@ -83,16 +119,39 @@ class Heap {
   PageSource& pages() { return pages_; }
 
  private:
-  void count_freed(const Block* block);
+  friend class Collector;
+
+  struct TypeInfo {
+    std::string name;
+    bool has_finalizer;
+    bool uncollectable;
+  };
+
+  // A count reached zero: free the block, or queue its finalizer, or (while
+  // a collection holds it) leave it to the collector.
+  void on_zero(Block* block);
+  // Whether `block`, whose count just reached zero, can be freed now.
+  bool can_free_now(Block* block);
+  void count_freed(Block* block);
   void free_block(Block* block);
   void free_cascade(Block* dying);
+  void run_finalizers();
+  void release_memory();
 
   uint64_t id_;
   bool closed_ = false;
   PageSource pages_;
   SmallAllocator small_;
   LargeAllocator large_;
-  std::vector<std::string> type_names_{"block"};
+  std::vector<TypeInfo> types_{{"block", false, false}};
+  Collector collector_{*this};
+  GcHooks* hooks_ = nullptr;
+  std::vector<Block*> pending_finalizers_;  // counts reached zero, finalizers not yet run
+  std::vector<Block*> deferred_releases_;   // see release_later
+  Block* finalizing_ = nullptr;             // the block whose finalizer runs now
+  bool running_finalizers_ = false;
+  uint32_t depth_ = 0;                      // Operations on the stack
+  bool memory_released_ = false;
   uint64_t allocated_bytes_ = 0;
   uint64_t requested_bytes_ = 0;
   uint64_t live_blocks_ = 0;

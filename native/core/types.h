@@ -31,6 +31,7 @@ enum class Status : uint8_t {
   kHeapLimit,         // the mapping would pass the heap's maxBytes
   kOsMemory,          // the OS refused a mapping
   kRefcountOverflow,  // a count that would not fit 32 bits
+  kHeapClosed,        // JavaScript closed the heap while the operation ran
 };
 
 namespace block_flags {
@@ -52,9 +53,21 @@ struct BlockHeader {
 // Blocks with slots carry 8 more bytes. 16 bytes in all.
 struct SlottedHeader {
   BlockHeader base;
-  uint32_t slot_count;  // number of reference slots that follow the header
-  uint32_t gc_word;     // reserved for the cycle collector
+  uint32_t slot_word;   // low 25 bits: the number of slots; high 7: collector state (gc_bits)
+  uint32_t gc_word;     // index in its generation's list; the collector's scratch while it runs
 };
+
+// The collector's state of a block with slots, in the high bits of slot_word.
+namespace gc_bits {
+constexpr uint32_t kSlotCountMask = (uint32_t{1} << 25) - 1;  // up to 2^24 slots
+constexpr unsigned kGenerationShift = 25;                     // 0, 1, 2, or 3 (permanent)
+constexpr uint32_t kGenerationMask = uint32_t{3} << kGenerationShift;
+constexpr uint32_t kTracked = uint32_t{1} << 27;     // on its generation's list
+constexpr uint32_t kCollecting = uint32_t{1} << 28;  // in the collection under way
+constexpr uint32_t kUnknown = uint32_t{1} << 29;     // not yet found reachable (gc_word: its index)
+constexpr uint32_t kDeferred = uint32_t{1} << 30;    // count reached zero while collecting
+constexpr uint32_t kStateMask = ~kSlotCountMask;
+}  // namespace gc_bits
 
 static_assert(sizeof(BlockHeader) == 8, "plain block header is 8 bytes");
 static_assert(sizeof(SlottedHeader) == 16, "slotted block header is 16 bytes");

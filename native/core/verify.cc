@@ -82,6 +82,7 @@ std::string SmallAllocator::verify(std::vector<Block*>* live) const {
 std::string Heap::verify() const {
   std::vector<Block*> live;
   std::string failure = small_.verify(&live);
+  if (failure.empty()) failure = collector_.verify();
   if (!failure.empty()) return failure;
   for (const LargeBlock* large = large_.first(); large != nullptr; large = large->next) {
     live.push_back(const_cast<LargeBlock*>(large)->block());

@@ -210,11 +210,11 @@ TEST(heap_types_are_defined_up_to_the_limit) {
   CHECK(heap.alloc(8, 0, 1, &block) == Status::kOutOfRange);  // not defined yet
   for (uint32_t i = 1; i < kMaxTypes; i++) {
     uint32_t id = 0;
-    CHECK(heap.define_type("T" + std::to_string(i), &id) == Status::kOk);
+    CHECK(heap.define_type("T" + std::to_string(i), false, false, &id) == Status::kOk);
     CHECK_EQ(id, i);
   }
   uint32_t id = 12345;
-  CHECK(heap.define_type("one too many", &id) == Status::kOutOfRange);
+  CHECK(heap.define_type("one too many", false, false, &id) == Status::kOutOfRange);
   CHECK_EQ(id, 12345u);
   CHECK(heap.type_name(kMaxTypes - 1) != nullptr && *heap.type_name(kMaxTypes - 1) == "T255");
   CHECK(heap.type_name(kMaxTypes) == nullptr);

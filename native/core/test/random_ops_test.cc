@@ -32,7 +32,12 @@ struct ModelBlock {
 
 class Model {
  public:
-  Model(Heap& heap, uint64_t seed) : heap_(heap), rng_(seed), seed_(seed) {}
+  // The model knows counts, not cycles: the collector stays out of its way
+  // (no automatic collections, none before refusing for maxBytes).
+  Model(Heap& heap, uint64_t seed) : heap_(heap), rng_(seed), seed_(seed) {
+    heap_.gc().enabled = false;
+    heap_.pages().set_pressure_handler(nullptr, nullptr);
+  }
 
   void run(int operations) {
     for (int op = 0; op < operations && failures_in_current_test() < 20; op++) {

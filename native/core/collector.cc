@@ -1,0 +1,313 @@
+#include "collector.h"
+
+#include <chrono>
+#include <cstdarg>
+#include <cinttypes>
+#include <cstdio>
+
+#include "heap.h"
+
+namespace refheap {
+namespace {
+
+constexpr uint32_t kListState = gc_bits::kTracked | gc_bits::kGenerationMask;
+constexpr uint32_t kCollectionState = gc_bits::kCollecting | gc_bits::kUnknown | gc_bits::kDeferred;
+
+std::string format(const char* pattern, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char* pattern, ...) {
+  char line[256];
+  va_list args;
+  va_start(args, pattern);
+  std::vsnprintf(line, sizeof line, pattern, args);
+  va_end(args);
+  return line;
+}
+
+}  // namespace
+
+void Collector::track(Block* block, unsigned generation) {
+  std::vector<Block*>& list = generations_[generation];
+  clear_gc_bits(block, kListState);
+  set_gc_bits(block, gc_bits::kTracked | (generation << gc_bits::kGenerationShift));
+  slotted(block)->gc_word = static_cast<uint32_t>(list.size());
+  list.push_back(block);
+}
+
+void Collector::untrack(Block* block) {
+  if (!has_gc_bit(block, gc_bits::kTracked)) return;
+  std::vector<Block*>& list = generations_[generation_of(block)];
+  const uint32_t index = slotted(block)->gc_word;
+  Block* last = list.back();
+  list[index] = last;
+  slotted(last)->gc_word = index;
+  list.pop_back();
+  clear_gc_bits(block, kListState);
+  note_tracked_free();
+}
+
+int Collector::note_tracked_alloc() {
+  counts_[0]++;
+  if (!enabled || thresholds[0] == 0 || collecting_ || counts_[0] <= thresholds[0]) return -1;
+  for (int g = kGenerations - 1; g >= 0; g--) {
+    if (counts_[g] <= thresholds[g]) continue;
+    // CPython's rule: a full collection only once the blocks that entered
+    // generation 2 since the last one are a quarter of those it kept.
+    if (g == kGenerations - 1 && long_lived_pending_ < long_lived_total_ / 4) continue;
+    return g;
+  }
+  return -1;
+}
+
+void Collector::debug_line(const std::string& line) {
+  if (heap_.hooks() != nullptr) heap_.hooks()->debug_line(line);
+}
+
+void Collector::write_block_lines(const char* kind, const std::vector<Block*>& blocks, size_t begin, size_t end) {
+  for (size_t i = begin; i < end; i++) {
+    Block* block = blocks[i];
+    debug_line(format("gc: %s <%s 0x%" PRIx64 ">", kind, heap_.type_name(block->type)->c_str(), heap_.ref_bits(block)));
+  }
+}
+
+// Moves generations 0..g onto the collection list; gc_word becomes gc_refs.
+void Collector::gather(unsigned generation) {
+  collecting_list_.clear();
+  for (unsigned g = 0; g <= generation; g++) {
+    for (Block* block : generations_[g]) {
+      clear_gc_bits(block, kListState);
+      set_gc_bits(block, gc_bits::kCollecting);
+      slotted(block)->gc_word = block->refcount;
+      collecting_list_.push_back(block);
+    }
+    generations_[g].clear();
+  }
+}
+
+void Collector::subtract_internal_refs(const std::vector<Block*>& blocks) {
+  for (Block* block : blocks) {
+    const SlotWord* slots = slots_of(block);
+    for (uint32_t i = 0, n = slot_count(block); i < n; i++) {
+      if (slots[i] == 0) continue;
+      Block* target = heap_.resolve_bits(slots[i]);
+      // A count JavaScript released on a slot's behalf can leave fewer counts
+      // than slots pointing in: never go below zero.
+      if (target != nullptr && has_gc_bit(target, gc_bits::kCollecting) && slotted(target)->gc_word > 0) {
+        slotted(target)->gc_word--;
+      }
+    }
+  }
+}
+
+// Reorders `blocks` (all kCollecting) so that the roots (gc_word > 0) and
+// everything reachable from them through slots come first; returns how
+// many. The rest stay marked kUnknown, their gc_word their index.
+size_t Collector::partition_reachable(std::vector<Block*>& blocks) {
+  const size_t n = blocks.size();
+  size_t reached = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (slotted(blocks[i])->gc_word > 0) std::swap(blocks[i], blocks[reached++]);
+  }
+  for (size_t i = reached; i < n; i++) {
+    set_gc_bits(blocks[i], gc_bits::kUnknown);
+    slotted(blocks[i])->gc_word = static_cast<uint32_t>(i);
+  }
+  for (size_t scan = 0; scan < reached; scan++) {
+    Block* block = blocks[scan];
+    const SlotWord* slots = slots_of(block);
+    for (uint32_t s = 0, count = slot_count(block); s < count; s++) {
+      if (slots[s] == 0) continue;
+      Block* target = heap_.resolve_bits(slots[s]);
+      if (target == nullptr || !has_gc_bit(target, gc_bits::kUnknown)) continue;
+      // Swap the newly reached block in at the end of the reached part.
+      const uint32_t from = slotted(target)->gc_word;
+      Block* displaced = blocks[reached];
+      blocks[from] = displaced;
+      slotted(displaced)->gc_word = from;
+      blocks[reached++] = target;
+      clear_gc_bits(target, gc_bits::kUnknown);
+    }
+  }
+  return reached;
+}
+
+// The first `count` blocks leave the collection for `generation`.
+void Collector::survive(std::vector<Block*>& blocks, size_t count, unsigned generation) {
+  for (size_t i = 0; i < count; i++) {
+    clear_gc_bits(blocks[i], kCollectionState);
+    track(blocks[i], generation);
+  }
+  blocks.erase(blocks.begin(), blocks.begin() + static_cast<ptrdiff_t>(count));
+}
+
+// Frees the unreachable blocks that are left: hold each, clear every slot
+// (so the cycles fall apart), then drop the holds.
+void Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generation) {
+  if (debug & debug_flags::kSaveAll) {
+    for (Block* block : blocks) {
+      block->refcount++;  // the garbage list's count (a deferred block's 0 becomes 1)
+      garbage_.push_back(block);
+    }
+    survive(blocks, blocks.size(), generation);
+    return;
+  }
+  for (Block* block : blocks) block->refcount++;
+  for (Block* block : blocks) {
+    SlotWord* slots = slots_of(block);
+    for (uint32_t i = 0, n = slot_count(block); i < n; i++) {
+      const SlotWord word = slots[i];
+      slots[i] = 0;
+      if (Block* target = heap_.resolve_bits(word)) heap_.release(target);
+    }
+  }
+  for (Block* block : blocks) {
+    clear_gc_bits(block, kCollectionState);
+    if (--block->refcount == 0) {
+      heap_.on_zero(block);
+    } else {
+      track(block, generation);  // something outside took a count meanwhile
+    }
+  }
+  blocks.clear();
+}
+
+uint64_t Collector::collect(unsigned generation) {
+  if (collecting_ || heap_.closed()) return 0;
+  collecting_ = true;
+  const auto start = std::chrono::steady_clock::now();
+  CollectionInfo info;
+  info.generation = generation;
+  if (GcHooks* hooks = heap_.hooks()) hooks->collection_event(true, info);
+  if (debug & debug_flags::kStats) {
+    debug_line(format("gc: collecting generation %u...", generation));
+    debug_line(format("gc: objects in each generation: %zu %zu %zu", generations_[0].size(), generations_[1].size(),
+                      generations_[2].size()));
+    debug_line(format("gc: objects in permanent generation: %zu", generations_[kPermanentGeneration].size()));
+  }
+  const unsigned older = generation + 1 < kGenerations ? generation + 1 : generation;
+  std::vector<Block*>& blocks = collecting_list_;
+
+  if (!heap_.closed()) {
+    gather(generation);
+    subtract_internal_refs(blocks);
+    const size_t reachable = partition_reachable(blocks);
+    if (generation == kGenerations - 2) long_lived_pending_ += reachable;
+    survive(blocks, reachable, older);
+
+    // Blocks of uncollectable types, and all they reach, are kept: in garbage.
+    for (Block* block : blocks) slotted(block)->gc_word = heap_.is_uncollectable(block) ? 1 : 0;
+    for (Block* block : blocks) clear_gc_bits(block, gc_bits::kUnknown);
+    const size_t kept = partition_reachable(blocks);
+    for (size_t i = 0; i < kept; i++) {
+      if (heap_.is_uncollectable(blocks[i])) {
+        blocks[i]->refcount++;
+        garbage_.push_back(blocks[i]);
+      }
+    }
+    if (debug & debug_flags::kUncollectable) write_block_lines("uncollectable", blocks, 0, kept);
+    info.uncollectable = kept;
+    survive(blocks, kept, older);
+    if (debug & debug_flags::kCollectable) write_block_lines("collectable", blocks, 0, blocks.size());
+
+    // Finalizers. JavaScript may do anything here except reach blocks whose
+    // count it does not hold; the list itself only changes below.
+    for (size_t i = 0; i < blocks.size() && !heap_.closed(); i++) {
+      Block* block = blocks[i];
+      if (!heap_.has_finalizer(block) || (block->flags & block_flags::kFinalized) != 0) continue;
+      block->flags |= block_flags::kFinalized;
+      // A block whose count JavaScript already dropped to zero gets a count
+      // for the call, like one finalized on the count-zero path.
+      const bool deferred = has_gc_bit(block, gc_bits::kDeferred);
+      if (deferred) {
+        clear_gc_bits(block, gc_bits::kDeferred);
+        block->refcount = 1;
+      }
+      heap_.finalizing_ = block;
+      if (GcHooks* hooks = heap_.hooks()) hooks->run_finalizer(block);
+      heap_.finalizing_ = nullptr;
+      if (deferred && block->refcount > 0) block->refcount--;
+      if (block->refcount == 0) set_gc_bits(block, gc_bits::kDeferred);
+    }
+
+    if (!heap_.closed()) {
+      // Whatever a finalizer made reachable again survives, uncounted.
+      for (Block* block : blocks) {
+        clear_gc_bits(block, gc_bits::kUnknown);
+        slotted(block)->gc_word = block->refcount;
+      }
+      subtract_internal_refs(blocks);
+      survive(blocks, partition_reachable(blocks), older);
+      for (Block* block : blocks) info.collected += has_gc_bit(block, gc_bits::kDeferred) ? 0 : 1;
+      delete_garbage(blocks, older);
+    }
+  }
+  blocks.clear();
+
+  // CPython's counters: this generation and the younger ones start over,
+  // the next older one has seen one more collection.
+  if (generation + 1 < kGenerations) counts_[generation + 1]++;
+  for (unsigned g = 0; g <= generation; g++) counts_[g] = 0;
+  if (generation == kGenerations - 1) {
+    long_lived_pending_ = 0;
+    long_lived_total_ = generations_[kGenerations - 1].size();
+  }
+  stats_[generation].collections++;
+  stats_[generation].collected += info.collected;
+  stats_[generation].uncollectable += info.uncollectable;
+  info.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  pauses_.last_ms = info.duration_ms;
+  pauses_.total_ms += info.duration_ms;
+  if (info.duration_ms > pauses_.max_ms) pauses_.max_ms = info.duration_ms;
+  if (debug & debug_flags::kStats) {
+    debug_line(format("gc: done, %" PRIu64 " unreachable, %" PRIu64 " uncollectable, %.4fs elapsed",
+                      info.collected + info.uncollectable, info.uncollectable, info.duration_ms / 1000));
+  }
+  if (GcHooks* hooks = heap_.hooks(); hooks != nullptr && !heap_.closed()) hooks->collection_event(false, info);
+  collecting_ = false;
+  if (!heap_.closed()) heap_.run_finalizers();  // those whose counts reached zero while we ran
+  return info.collected + info.uncollectable;
+}
+
+void Collector::freeze() {
+  for (unsigned g = 0; g < kGenerations; g++) {
+    for (Block* block : generations_[g]) {
+      clear_gc_bits(block, kListState);
+      track(block, kPermanentGeneration);
+    }
+    generations_[g].clear();
+    counts_[g] = 0;
+  }
+}
+
+void Collector::unfreeze() {
+  std::vector<Block*> frozen;
+  frozen.swap(generations_[kPermanentGeneration]);
+  for (Block* block : frozen) track(block, kGenerations - 1);
+}
+
+uint64_t Collector::clear_garbage() {
+  std::vector<Block*> blocks;
+  blocks.swap(garbage_);
+  for (Block* block : blocks) heap_.release(block);
+  return blocks.size();
+}
+
+void Collector::forget_all() {
+  for (auto& list : generations_) list.clear();
+  collecting_list_.clear();
+  garbage_.clear();
+}
+
+std::string Collector::verify() const {
+  for (unsigned g = 0; g <= kPermanentGeneration; g++) {
+    const std::vector<Block*>& list = generations_[g];
+    for (size_t i = 0; i < list.size(); i++) {
+      const Block* block = list[i];
+      if (!is_allocated(block) || !is_slotted(block)) return "a generation lists a block that is not live or has no slots";
+      if (!has_gc_bit(block, gc_bits::kTracked) || generation_of(block) != g) return "a listed block's generation disagrees";
+      if (reinterpret_cast<const SlottedHeader*>(block)->gc_word != i) return "a listed block's index disagrees";
+    }
+  }
+  return "";
+}
+
+}  // namespace refheap

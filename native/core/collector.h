@@ -1,0 +1,148 @@
+// The generational cycle collector, after CPython's Modules/gcmodule.c.
+//
+// Blocks with slots are "tracked": each sits on the list of one of three
+// generations (or the permanent one, after freeze()), its index on that list
+// kept in its header's gc_word so it can leave in O(1) when it is freed.
+// Reference counting frees everything but cycles; a collection finds the
+// cycles among the blocks of generations 0..g:
+//
+//   1. gc_refs = refcount for each block; subtract one for every slot of a
+//      collected block that points at another collected block. What is left
+//      is the number of references from outside (JavaScript, older
+//      generations, garbage): blocks with gc_refs > 0 are roots.
+//   2. Everything reachable from a root is alive. The list is partitioned in
+//      place: roots are moved to the front, then a scan over that front
+//      swaps each newly reached block in after it (gc_word holds the index
+//      of every block not reached yet, so the swap is O(1)). No recursion,
+//      no allocation: the list itself is the work queue.
+//   3. Survivors move up one generation. Of the unreachable rest, blocks of
+//      `uncollectable` types and all they reach are split off the same way:
+//      the first go to `garbage`, all of them survive and count as
+//      uncollectable. Finalizers run for the remaining blocks; then step 1-2
+//      runs again over them, and whatever a finalizer made reachable again
+//      survives uncounted. What is left has its slots cleared, which frees
+//      it (under DEBUG_SAVEALL it goes to `garbage` instead).
+//
+// JavaScript runs during a collection (callbacks, finalizers). While it
+// does, the blocks under collection are on no generation list, so they are
+// invisible to getObjects/getReferrers, and a count reaching zero on one of
+// them only marks it (kDeferred): the collector frees it at the end.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "types.h"
+
+namespace refheap {
+
+class Heap;
+
+namespace debug_flags {
+constexpr uint32_t kStats = 1;
+constexpr uint32_t kCollectable = 2;
+constexpr uint32_t kUncollectable = 4;
+constexpr uint32_t kSaveAll = 32;
+}  // namespace debug_flags
+
+constexpr unsigned kGenerations = 3;
+constexpr unsigned kPermanentGeneration = 3;
+
+struct CollectionInfo {
+  unsigned generation = 0;
+  uint64_t collected = 0;
+  uint64_t uncollectable = 0;
+  double duration_ms = 0;
+};
+
+struct GenerationStats {
+  uint64_t collections = 0;
+  uint64_t collected = 0;
+  uint64_t uncollectable = 0;
+};
+
+struct PauseStats {
+  double last_ms = 0;
+  double max_ms = 0;
+  double total_ms = 0;
+};
+
+// What the collector and the heap call out to: JavaScript, in the addon.
+// Implementations must not throw and must not unwind.
+class GcHooks {
+ public:
+  virtual void run_finalizer(Block* block) = 0;
+  virtual void collection_event(bool starting, const CollectionInfo& info) = 0;
+  virtual void debug_line(const std::string& line) = 0;
+
+ protected:
+  ~GcHooks() = default;
+};
+
+class Collector {
+ public:
+  explicit Collector(Heap& heap) : heap_(heap) {}
+  Collector(const Collector&) = delete;
+  Collector& operator=(const Collector&) = delete;
+
+  // Settings.
+  bool enabled = true;
+  std::array<uint64_t, kGenerations> thresholds = {700, 10, 10};
+  uint32_t debug = 0;
+
+  void track(Block* block, unsigned generation);
+  void untrack(Block* block);
+
+  // A tracked block was allocated: the generation an automatic collection
+  // should collect now, or -1.
+  int note_tracked_alloc();
+  void note_tracked_free() {
+    if (counts_[0] > 0) counts_[0]--;
+  }
+
+  // Collects `generation` and the younger ones; the unreachable blocks found
+  // (collected + uncollectable). 0 when a collection is already running.
+  uint64_t collect(unsigned generation);
+  bool collecting() const { return collecting_; }
+
+  void freeze();
+  void unfreeze();
+  uint64_t freeze_count() const { return generations_[kPermanentGeneration].size(); }
+
+  const std::vector<Block*>& garbage() const { return garbage_; }
+  uint64_t clear_garbage();
+
+  const std::vector<Block*>& generation(unsigned g) const { return generations_[g]; }
+  const std::array<uint64_t, kGenerations>& counts() const { return counts_; }
+  const std::array<GenerationStats, kGenerations>& stats() const { return stats_; }
+  const PauseStats& pauses() const { return pauses_; }
+
+  // The heap is closing: forget every list (the memory goes with the heap).
+  void forget_all();
+  // For Heap::verify: the lists and indices agree with the block headers.
+  std::string verify() const;
+
+ private:
+  void gather(unsigned generation);
+  void subtract_internal_refs(const std::vector<Block*>& blocks);
+  size_t partition_reachable(std::vector<Block*>& blocks);
+  void survive(std::vector<Block*>& blocks, size_t count, unsigned generation);
+  void delete_garbage(std::vector<Block*>& blocks, unsigned generation);
+  void write_block_lines(const char* kind, const std::vector<Block*>& blocks, size_t begin, size_t end);
+  void debug_line(const std::string& line);
+
+  Heap& heap_;
+  std::array<std::vector<Block*>, kGenerations + 1> generations_;
+  std::vector<Block*> collecting_list_;  // the blocks of the collection under way
+  std::vector<Block*> garbage_;          // the heap holds one count on each
+  std::array<uint64_t, kGenerations> counts_ = {0, 0, 0};
+  std::array<GenerationStats, kGenerations> stats_;
+  PauseStats pauses_;
+  uint64_t long_lived_total_ = 0;    // survivors of the last full collection
+  uint64_t long_lived_pending_ = 0;  // blocks moved into generation 2 since then
+  bool collecting_ = false;
+};
+
+}  // namespace refheap
