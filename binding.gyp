@@ -3,6 +3,7 @@
     {
       "target_name": "refheap",
       "sources": [
+        "native/core/collector.cc",
         "native/core/heap.cc",
         "native/core/large_allocator.cc",
         "native/core/os.cc",
@@ -13,6 +14,7 @@
         "native/binding/addon.cc",
         "native/binding/args.cc",
         "native/binding/errors.cc",
+        "native/binding/gc_functions.cc",
         "native/binding/heap_functions.cc",
         "native/binding/heap_views.cc"
       ],

@@ -5,9 +5,10 @@
  * between. Argument checks and errors happen there (native/binding).
  */
 import { createNativeHeap, layout, type NativeHeap, type Ref, type TypeId } from './native';
-import { invalidArgType, outOfRange } from './errors';
+import { invalidArgType, outOfRange, RefheapError } from './errors';
 import { formatMallocStats } from './malloc-report';
 import { shapeStats, type HeapStats } from './stats';
+import { Gc } from './gc';
 
 export interface HeapOptions {
   /** Shown by the CLI; default `heap-<id>`. */
@@ -47,11 +48,18 @@ function checkBoolean(name: string, value: unknown, fallback: boolean): boolean 
   return value;
 }
 
+export interface TypeOptions {
+  /** Runs at most once per block, when it is about to be freed; storing `ref` resurrects it. */
+  finalize?: (ref: Ref) => void;
+  /** Unreachable blocks of this type go to `gc.garbage` instead of being freed. */
+  uncollectable?: boolean;
+}
+
 export class Heap implements Disposable {
   readonly name: string;
+  /** The cycle collector, with the vocabulary of Python's `gc` module. */
+  readonly gc: Gc;
   readonly #native: NativeHeap;
-  readonly #thresholds: [number, number, number];
-  readonly #autoCollect: boolean;
   /** Whether this heap publishes a live statistics page (SPEC section 9). */
   readonly publish: boolean;
 
@@ -90,8 +98,6 @@ export class Heap implements Disposable {
   readonly read: (ref: Ref, offset?: number, length?: number) => Uint8Array;
   /** A zero-copy view of the data; holds a count until V8 collects the view. */
   readonly view: (ref: Ref) => Uint8Array;
-  /** A new block type; returns its id (type 0 is the built-in "block"). */
-  readonly defineType: (name: string) => TypeId;
   readonly typeName: (type: TypeId) => string;
   /** Returns unused pages to the OS; the bytes released. */
   readonly trim: () => number;
@@ -101,12 +107,15 @@ export class Heap implements Disposable {
     if (options.name !== undefined && typeof options.name !== 'string') {
       throw invalidArgType('options.name', 'of type string', options.name);
     }
-    this.#thresholds = checkThresholds(options.thresholds);
-    this.#autoCollect = checkBoolean('options.autoCollect', options.autoCollect, true);
+    const thresholds = checkThresholds(options.thresholds);
+    const autoCollect = checkBoolean('options.autoCollect', options.autoCollect, true);
     this.publish = checkBoolean('options.publish', options.publish, true);
     const native = createNativeHeap(options.maxBytes);
     this.#native = native;
     this.name = options.name ?? `heap-${native.heapId}`;
+    native.gcSetThreshold(...thresholds);
+    native.gcSetEnabled(autoCollect);
+    this.gc = new Gc(native, () => this.name);
     this.alloc = native.alloc;
     this.allocMany = native.allocMany;
     this.retain = native.retain;
@@ -131,9 +140,22 @@ export class Heap implements Disposable {
     this.write = native.write;
     this.read = native.read;
     this.view = native.view;
-    this.defineType = native.defineType;
     this.typeName = native.typeName;
     this.trim = native.trim;
+  }
+
+  /** A new block type; returns its id (type 0 is the built-in "block"). */
+  defineType(name: string, options: TypeOptions = {}): TypeId {
+    if (this.#native.isClosed()) throw new RefheapError('The heap is closed', 'ERR_HEAP_CLOSED');
+    if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+    const { finalize, uncollectable } = options;
+    if (finalize !== undefined && typeof finalize !== 'function') {
+      throw invalidArgType('options.finalize', 'of type function', finalize);
+    }
+    const keep = checkBoolean('options.uncollectable', uncollectable, false);
+    const type = this.#native.defineType(name, finalize !== undefined, keep);
+    if (finalize) this.gc._setFinalizer(type, finalize);
+    return type;
   }
 
   /** This heap's id in its process (the CLI's `<pid>.<heapId>`). */
@@ -148,16 +170,7 @@ export class Heap implements Disposable {
 
   /** One consistent snapshot of the heap's counters. */
   stats(): HeapStats {
-    const raw = this.#native.stats();
-    return shapeStats(this.name, raw, {
-      enabled: this.#autoCollect && this.#thresholds[0] > 0,
-      counts: [0, 0, 0],
-      thresholds: [...this.#thresholds],
-      generations: [0, 1, 2].map(() => ({ collections: 0, collected: 0, uncollectable: 0 })),
-      frozen: 0,
-      garbage: 0,
-      pauses: { lastMs: 0, maxMs: 0, totalMs: 0 },
-    });
+    return shapeStats(this.name, this.#native.stats(), this.#native.gcState());
   }
 
   /** A text report laid out like CPython's `sys._debugmallocstats()`. */

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import load from 'node-gyp-build';
 import { RefheapError } from './errors';
+import type { GcStats } from './stats';
 
 /** A positive safe integer naming one live block of one heap. */
 export type Ref = number;
@@ -37,17 +38,41 @@ export interface NativeHeap {
   write(ref: Ref, offset: number, src: ArrayBufferView): void;
   read(ref: Ref, offset?: number, length?: number): Uint8Array;
   view(ref: Ref): Uint8Array;
-  defineType(name: string): TypeId;
+  defineType(name: string, hasFinalizer: boolean, uncollectable: boolean): TypeId;
   typeName(type: TypeId): string;
   stats(): NativeStats;
   trim(): number;
   close(): void;
   isClosed(): boolean;
+  gcCollect(generation?: number): number;
+  gcSetEnabled(enabled: boolean): void;
+  gcIsEnabled(): boolean;
+  gcGetCount(): [number, number, number];
+  gcGetThreshold(): [number, number, number];
+  gcSetThreshold(t0: number, t1?: number, t2?: number): void;
+  gcGetDebug(): number;
+  gcSetDebug(flags: number): void;
+  gcGarbage(): Ref[];
+  gcClearGarbage(): number;
+  gcGetObjects(generation?: number | null): Ref[];
+  gcGetReferrers(refs: Ref[]): Ref[];
+  gcGetReferents(refs: Ref[]): Ref[];
+  gcIsTracked(ref: Ref): boolean;
+  gcIsFinalized(ref: Ref): boolean;
+  gcFreeze(): void;
+  gcUnfreeze(): void;
+  gcGetFreezeCount(): number;
+  gcState(): GcStats;
+  /** Where finalizers, collection events and debug lines are delivered. */
+  setDispatcher(dispatch: Dispatcher): void;
   /** Test hook: a full consistency check; '' when consistent. */
   verify(): string;
   /** Test hook: the n-th OS mapping from now fails (0 disarms). */
   failNthMapping(n: number): void;
 }
+
+/** What the addon calls: ('finalize', ref, type), ('start' | 'stop', generation, collected, uncollectable, durationMs), ('debug', line). */
+export type Dispatcher = (kind: 'finalize' | 'start' | 'stop' | 'debug', ...args: (number | string)[]) => void;
 
 /** The core's counters, flat, named as in native/core/stats.h. */
 export interface NativeStats {

@@ -69,7 +69,13 @@ describe('close', () => {
       getUint8: heap.getUint8, setUint8: heap.setUint8, getInt32: heap.getInt32, setInt32: heap.setInt32,
       getUint32: heap.getUint32, setUint32: heap.setUint32, getFloat64: heap.getFloat64, setFloat64: heap.setFloat64,
       getBigInt64: heap.getBigInt64, setBigInt64: heap.setBigInt64, write: heap.write, read: heap.read,
-      view: heap.view, defineType: heap.defineType, typeName: heap.typeName, trim: heap.trim,
+      view: heap.view, defineType: (...a: any[]) => (heap.defineType as any)(...a), typeName: heap.typeName, trim: heap.trim,
+      ...Object.fromEntries(
+        ['collect', 'enable', 'disable', 'isEnabled', 'getCount', 'getThreshold', 'setThreshold', 'getDebug', 'setDebug',
+          'clearGarbage', 'getObjects', 'getReferrers', 'getReferents', 'isTracked', 'isFinalized', 'freeze', 'unfreeze',
+          'getFreezeCount', 'getStats'].map((m) => [`gc.${m}`, (...a: any[]) => (heap.gc as any)[m](...a)]),
+      ),
+      'gc.garbage': () => heap.gc.garbage,
       stats: () => heap.stats(), debugMallocStats: () => heap.debugMallocStats(),
       _verify: () => heap._verify(), _failNthMapping: (n: number) => heap._failNthMapping(n),
     };

@@ -50,7 +50,7 @@ class Model {
 function runOps(seed: number, steps: number): void {
   const random = seededRandom(seed);
   const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)];
-  const heap = new Heap();
+  const heap = new Heap({ autoCollect: false }); // the model knows counts, not cycles
   const model = new Model();
   const liveRefs = () => model.live;
 

@@ -95,6 +95,9 @@ void throw_status(Napi::Env env, Status status, const std::string& what) {
     case Status::kOsMemory:
       throw_refheap_error(env, "ERR_OS_MEMORY", what + ": the operating system refused to map more memory");
       return;
+    case Status::kHeapClosed:
+      throw_refheap_error(env, "ERR_HEAP_CLOSED", what + ": the heap was closed while the call ran");
+      return;
     case Status::kRefcountOverflow:
       throw_range_error(env, "ERR_OUT_OF_RANGE", what + ": the reference count would exceed 4294967295");
       return;

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "guarded.h"
 #include "heap_handle.h"
 
 namespace refheap::binding {
@@ -16,23 +17,6 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "scalar access assumes 
 
 constexpr uint64_t kZero = 0;
 constexpr uint64_t kMaxCount = uint64_t{1} << 27;  // allocMany: a Float64Array of at most 1 GiB
-
-using Method = Napi::Value (*)(HeapHandle&, const Napi::CallbackInfo&);
-
-// Every function first refuses a closed heap, whatever its arguments.
-template <Method method>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
-  auto* handle = static_cast<HeapHandle*>(info.Data());
-  if (handle->heap.closed()) {
-    throw_refheap_error(info.Env(), "ERR_HEAP_CLOSED", "The heap is closed");
-    return info.Env().Undefined();
-  }
-  return method(*handle, info);
-}
-
-Napi::Value ref_value(Napi::Env env, const Heap& heap, const Block* block) {
-  return block == nullptr ? env.Null() : Napi::Number::New(env, heap.ref_of(block));
-}
 
 // A type id in range must also be defined: the same error, naming "type", as typeName gives.
 bool read_defined_type(HeapHandle& h, const Napi::CallbackInfo& info, size_t index, uint64_t type) {
@@ -325,7 +309,10 @@ Napi::Value define_type(HeapHandle& h, const Napi::CallbackInfo& info) {
     return {};
   }
   uint32_t type;
-  const Status status = h.heap.define_type(info[0].As<Napi::String>().Utf8Value(), &type);
+  // lib/heap.ts checks the options object and passes two booleans.
+  const bool has_finalizer = info[1].ToBoolean().Value();
+  const bool uncollectable = info[2].ToBoolean().Value();
+  const Status status = h.heap.define_type(info[0].As<Napi::String>().Utf8Value(), has_finalizer, uncollectable, &type);
   if (status != Status::kOk) {
     throw_status(info.Env(), status, "defineType: a heap holds at most " + std::to_string(kMaxTypes) + " types");
     return {};
@@ -450,18 +437,58 @@ void HeapHandle::unpin() {
   delete this;  // ~Heap closes the heap if close() was never called
 }
 
+void add_heap_function(Napi::Env env, Napi::Object object, HeapHandle* handle, const char* name,
+                       Napi::Value (*function)(const Napi::CallbackInfo&)) {
+  Napi::Function value = Napi::Function::New(env, function, name, handle);
+  handle->pins++;
+  value.AddFinalizer(finalize_heap_function, handle);
+  object.Set(name, value);
+}
+
 Napi::Object create_heap_object(Napi::Env env, AddonState* state, uint64_t max_bytes) {
-  auto* handle = new HeapHandle(state, max_bytes);
+  auto* handle = new HeapHandle(state, env, max_bytes);
   state->heaps.insert(handle);
   Napi::Object object = Napi::Object::New(env);
-  for (const Entry& entry : kFunctions) {
-    Napi::Function function = Napi::Function::New(env, entry.function, entry.name, handle);
-    handle->pins++;
-    function.AddFinalizer(finalize_heap_function, handle);
-    object.Set(entry.name, function);
-  }
+  for (const Entry& entry : kFunctions) add_heap_function(env, object, handle, entry.name, entry.function);
+  add_gc_functions(env, object, handle);
   object.Set("heapId", Napi::Number::New(env, static_cast<double>(handle->heap.id())));
   return object;
+}
+
+void HeapHandle::dispatch(std::initializer_list<napi_value> args) {
+  if (dispatcher.IsEmpty()) return;
+  Napi::Env js(env);
+  Napi::HandleScope scope(js);
+  Napi::Function function = dispatcher.Value();
+  if (function.IsEmpty()) return;  // the JavaScript heap object, and its gc, are gone
+  napi_value result;
+  napi_call_function(env, js.Undefined(), function, args.size(), args.begin(), &result);
+  // The dispatcher reports user errors itself; anything still pending (a
+  // worker being terminated) must not break the operation that called us.
+  napi_value ignored;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+}
+
+void HeapHandle::run_finalizer(Block* block) {
+  Napi::Env js(env);
+  Napi::HandleScope scope(js);
+  dispatch({Napi::String::New(js, "finalize"), Napi::Number::New(js, heap.ref_of(block)),
+            Napi::Number::New(js, block->type)});
+}
+
+void HeapHandle::collection_event(bool starting, const CollectionInfo& info) {
+  Napi::Env js(env);
+  Napi::HandleScope scope(js);
+  dispatch({Napi::String::New(js, starting ? "start" : "stop"), Napi::Number::New(js, info.generation),
+            Napi::Number::New(js, static_cast<double>(info.collected)),
+            Napi::Number::New(js, static_cast<double>(info.uncollectable)), Napi::Number::New(js, info.duration_ms)});
+}
+
+void HeapHandle::debug_line(const std::string& line) {
+  Napi::Env js(env);
+  Napi::HandleScope scope(js);
+  dispatch({Napi::String::New(js, "debug"), Napi::String::New(js, line)});
 }
 
 }  // namespace refheap::binding

@@ -13,11 +13,18 @@ namespace refheap::binding {
 
 struct ViewRecord;
 
-struct HeapHandle {
-  HeapHandle(AddonState* state, uint64_t max_bytes) : heap(max_bytes), state(state) {}
+// The handle is also the core's GcHooks: finalizers, collection events and
+// debug lines go to one JavaScript dispatcher per heap (lib/gc.ts), which
+// catches whatever user code throws.
+struct HeapHandle final : GcHooks {
+  HeapHandle(AddonState* state, napi_env env, uint64_t max_bytes) : heap(max_bytes), state(state), env(env) {
+    heap.set_hooks(this);
+  }
 
   Heap heap;
   AddonState* state;
+  napi_env env;                        // the environment (thread) the heap belongs to
+  Napi::FunctionReference dispatcher;  // (kind, ...args) => void
   uint32_t pins = 0;              // one per function of the heap object + one per live view
   ViewRecord* views = nullptr;    // live views, so close() can detach them
 
@@ -25,11 +32,25 @@ struct HeapHandle {
   // while the environment is being torn down, nor needed then).
   void close(Napi::Env env, bool detach_views);
   void unpin();
+
+  void run_finalizer(Block* block) override;
+  void collection_event(bool starting, const CollectionInfo& info) override;
+  void debug_line(const std::string& line) override;
+
+ private:
+  void dispatch(std::initializer_list<napi_value> args);
 };
 
 // Creates the native side of one heap: an object whose functions carry the
 // handle as their data, so no call needs to unwrap `this`.
 Napi::Object create_heap_object(Napi::Env env, AddonState* state, uint64_t max_bytes);
+
+// The heap.gc functions (gc_functions.cc), added to the heap object.
+void add_gc_functions(Napi::Env env, Napi::Object object, HeapHandle* handle);
+
+// Adds `function` as `name` to `object`; the function pins the handle.
+void add_heap_function(Napi::Env env, Napi::Object object, HeapHandle* handle, const char* name,
+                       Napi::Value (*function)(const Napi::CallbackInfo&));
 
 // The view of a block's data (heap_views.cc).
 Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block);

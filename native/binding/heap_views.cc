@@ -27,7 +27,8 @@ void finalize_view(napi_env env, void* /*data*/, void* hint) {
   if (record->buffer != nullptr) napi_delete_reference(env, record->buffer);
   if (HeapHandle* handle = record->handle) {
     unlink(*handle, record);
-    handle->heap.release(record->block);
+    // No JavaScript may run here (a finalizer could): the next call does it.
+    handle->heap.release_later(record->block);
     handle->unpin();
   }
   delete record;
