@@ -41,10 +41,10 @@ namespace refheap {
 class Heap;
 
 namespace debug_flags {
-constexpr uint32_t kStats = 1;
-constexpr uint32_t kCollectable = 2;
-constexpr uint32_t kUncollectable = 4;
-constexpr uint32_t kSaveAll = 32;
+constexpr uint64_t kStats = 1;
+constexpr uint64_t kCollectable = 2;
+constexpr uint64_t kUncollectable = 4;
+constexpr uint64_t kSaveAll = 32;
 }  // namespace debug_flags
 
 constexpr unsigned kGenerations = 3;
@@ -90,7 +90,7 @@ class Collector {
   // Settings.
   bool enabled = true;
   std::array<uint64_t, kGenerations> thresholds = {700, 10, 10};
-  uint32_t debug = 0;
+  uint64_t debug = 0;  // debug_flags; any value is stored as given
 
   void track(Block* block, unsigned generation);
   void untrack(Block* block);

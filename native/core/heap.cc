@@ -1,5 +1,6 @@
 #include "heap.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "registry.h"
@@ -298,6 +299,23 @@ HeapStats Heap::stats() const {
                               counters.pools * blocks_per_pool(c) - counters.blocks_in_use});
   }
   return s;
+}
+
+std::vector<Block*> Heap::referrers(const std::vector<Block*>& targets) const {
+  std::vector<Block*> found;
+  for (unsigned g = 0; g < kGenerations; g++) {
+    for (Block* block : collector_.generation(g)) {
+      const SlotWord* slots = slots_of(block);
+      for (uint32_t s = 0, n = slot_count(block); s < n; s++) {
+        Block* target = slots[s] != 0 ? resolve_bits(slots[s]) : nullptr;
+        if (target != nullptr && std::find(targets.begin(), targets.end(), target) != targets.end()) {
+          found.push_back(block);
+          break;
+        }
+      }
+    }
+  }
+  return found;
 }
 
 size_t Heap::trim() { return small_.trim(); }

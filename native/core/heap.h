@@ -83,6 +83,10 @@ class Heap {
   bool has_finalizer(const Block* block) const { return types_[block->type].has_finalizer; }
   bool is_uncollectable(const Block* block) const { return types_[block->type].uncollectable; }
 
+  // Each tracked block of generations 0-2 with a slot pointing at one of
+  // `targets`, once, in generation order.
+  std::vector<Block*> referrers(const std::vector<Block*>& targets) const;
+
   Collector& gc() { return collector_; }
   const Collector& gc() const { return collector_; }
   void set_hooks(GcHooks* hooks) { hooks_ = hooks; }
