@@ -14,7 +14,7 @@ for (const shape of STRESS_SHAPES) {
     `${shape.padEnd(6)} ${r.rounds} graphs of ${blocks}: ${(r.blocksPerSecond / 1e6).toFixed(2)} M blocks/s, ` +
       `peak ${mib(r.peakMappedBytes)} MiB mapped, ${mib(r.mappedBytesAfter)} MiB after; ` +
       `RSS ${mib(r.rssBefore)} -> ${mib(r.rssPeak)} -> ${mib(r.rssAfter)} MiB; ` +
-      `${r.invariantChecks} full checks ${r.ok ? 'passed' : 'FAILED: ' + r.problem}`,
+      `${r.collections} collections (max pause ${r.pauseMaxMs.toFixed(1)} ms), ${r.invariantChecks} full checks ${r.ok ? 'passed' : 'FAILED: ' + r.problem}`,
   );
   failed ||= !r.ok;
 }
