@@ -249,6 +249,9 @@ size_t SmallAllocator::trim() {
   // (it links the free-pool list), give the rest back. Their blocks are gone,
   // so the pool must be set up afresh when it is next taken.
   const size_t page = OsPages::page_size();
+  // With pages as large as a pool (64 KiB on some arm64 kernels) a pool has
+  // nothing to give back but its header page.
+  if (page >= kPoolSize) return released;
   for (Arena* arena = all_arenas_; arena != nullptr; arena = arena->all_next) {
     for (Pool* pool = arena->free_pool_list; pool != nullptr; pool = pool->next) {
       if (pool->block_size == 0) continue;  // already trimmed

@@ -14,7 +14,7 @@
 // A block larger than kSmallLimit lives alone in a mapping of its own,
 // after a LargeBlock prefix. A block header stays readable for as long as
 // its memory is mapped, even while the block is free, so that a ref can be
-// checked against it (see ref.h).
+// checked against it (see the comment on refs in heap.h).
 #pragma once
 
 #include <cstddef>
