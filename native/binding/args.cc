@@ -43,20 +43,18 @@ bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name
   return true;
 }
 
-bool read_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out) {
-  if (index < info.Length()) {
-    double number;
-    if (napi_get_value_double(info.Env(), info[index], &number) == napi_ok) {
-      *out = heap.resolve(number);
-      if (*out != nullptr) return true;
-    }
-  }
+namespace {
+
+// A number naming a live block; `name` and `expected` word the type error.
+bool read_live_block(const Napi::CallbackInfo& info, size_t index, const Heap& heap, const char* name,
+                     const char* expected, Block** out) {
   Napi::Value value = info[index];
-  if (value.Type() != napi_number) {
-    throw_invalid_type(info.Env(), "ref", "of type number", value);
+  double number;
+  if (index >= info.Length() || napi_get_value_double(info.Env(), value, &number) != napi_ok) {
+    throw_invalid_type(info.Env(), name, expected, value);
     return false;
   }
-  *out = heap.resolve(value.As<Napi::Number>().DoubleValue());
+  *out = heap.resolve(number);
   if (*out == nullptr) {
     throw_invalid_ref(info.Env(), value);
     return false;
@@ -64,22 +62,18 @@ bool read_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Bl
   return true;
 }
 
+}  // namespace
+
+bool read_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out) {
+  return read_live_block(info, index, heap, "ref", "of type number", out);
+}
+
 bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out) {
-  Napi::Value value = info[index];
-  if (value.IsNull()) {
+  if (info[index].IsNull()) {
     *out = nullptr;
     return true;
   }
-  if (value.Type() != napi_number) {
-    throw_invalid_type(info.Env(), "target", "of type number or null", value);
-    return false;
-  }
-  *out = heap.resolve(value.As<Napi::Number>().DoubleValue());
-  if (*out == nullptr) {
-    throw_invalid_ref(info.Env(), value);
-    return false;
-  }
-  return true;
+  return read_live_block(info, index, heap, "target", "of type number or null", out);
 }
 
 bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out) {
