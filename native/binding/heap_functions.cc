@@ -72,6 +72,12 @@ Napi::Value retain(HeapHandle& h, const Napi::CallbackInfo& info) {
 Napi::Value release(HeapHandle& h, const Napi::CallbackInfo& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
+  // A count of zero on a block still there: a finalizer runs on it, or the
+  // collector frees it shortly. Releasing it would wrap below zero (SPEC 3).
+  if (block->refcount == 0) {
+    throw_invalid_ref(info.Env(), info[0]);
+    return {};
+  }
   h.heap.release(block);
   return info.Env().Undefined();
 }
@@ -120,7 +126,7 @@ Napi::Value release_many(HeapHandle& h, const Napi::CallbackInfo& info) {
   }
   for (size_t i = 0; i < refs.size(); i++) {
     Block* block = h.heap.resolve(refs[i]);
-    if (block == nullptr) {
+    if (block == nullptr || block->refcount == 0) {  // see release
       throw_invalid_ref(info.Env(), Napi::Number::New(info.Env(), refs[i]), static_cast<int64_t>(i));
       return {};
     }

@@ -62,11 +62,12 @@ void Collector::debug_line(const std::string& line) {
   if (heap_.hooks() != nullptr) heap_.hooks()->debug_line(line);
 }
 
+std::string Collector::block_line(const char* kind, const Block* block) const {
+  return format("gc: %s <%s 0x%" PRIx64 ">", kind, heap_.type_name(block->type)->c_str(), heap_.ref_bits(block));
+}
+
 void Collector::write_block_lines(const char* kind, const std::vector<Block*>& blocks, size_t begin, size_t end) {
-  for (size_t i = begin; i < end; i++) {
-    Block* block = blocks[i];
-    debug_line(format("gc: %s <%s 0x%" PRIx64 ">", kind, heap_.type_name(block->type)->c_str(), heap_.ref_bits(block)));
-  }
+  for (size_t i = begin; i < end; i++) debug_line(block_line(kind, blocks[i]));
 }
 
 // Moves generations 0..g onto the collection list; gc_word becomes gc_refs.
@@ -145,7 +146,7 @@ void Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generation)
   if (debug & debug_flags::kSaveAll) {
     for (Block* block : blocks) {
       block->refcount++;  // the garbage list's count (a deferred block's 0 becomes 1)
-      garbage_.push_back(block);
+      garbage_.push_back(heap_.ref_bits(block));
     }
     survive(blocks, blocks.size(), generation);
     return;
@@ -161,7 +162,9 @@ void Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generation)
   }
   for (Block* block : blocks) {
     clear_gc_bits(block, kCollectionState);
-    if (--block->refcount == 0) {
+    // A count of zero here: a finalizer released a count it did not own, and
+    // clearing a slot took the hold above. Free it; never wrap below zero.
+    if (block->refcount == 0 || --block->refcount == 0) {
       heap_.on_zero(block);
     } else {
       track(block, generation);  // something outside took a count meanwhile
@@ -197,13 +200,21 @@ uint64_t Collector::collect(unsigned generation) {
     for (Block* block : blocks) slotted(block)->gc_word = heap_.is_uncollectable(block) ? 1 : 0;
     for (Block* block : blocks) clear_gc_bits(block, gc_bits::kUnknown);
     const size_t kept = partition_reachable(blocks);
+    // Under DEBUG_SAVEALL every unreachable block goes to garbage, those
+    // kept alive through an uncollectable one too (CPython's SAVEALL rule).
+    const bool save_all = (debug & debug_flags::kSaveAll) != 0;
     for (size_t i = 0; i < kept; i++) {
-      if (heap_.is_uncollectable(blocks[i])) {
+      if (save_all || heap_.is_uncollectable(blocks[i])) {
         blocks[i]->refcount++;
-        garbage_.push_back(blocks[i]);
+        garbage_.push_back(heap_.ref_bits(blocks[i]));
       }
     }
-    if (debug & debug_flags::kUncollectable) write_block_lines("uncollectable", blocks, 0, kept);
+    // Written after the collectable lines and the deletion, in CPython's
+    // order; formatted now, while these blocks are certainly alive.
+    std::vector<std::string> uncollectable_lines;
+    if (debug & debug_flags::kUncollectable) {
+      for (size_t i = 0; i < kept; i++) uncollectable_lines.push_back(block_line("uncollectable", blocks[i]));
+    }
     info.uncollectable = kept;
     survive(blocks, kept, older);
     if (debug & debug_flags::kCollectable) write_block_lines("collectable", blocks, 0, blocks.size());
@@ -215,12 +226,12 @@ uint64_t Collector::collect(unsigned generation) {
       if (!heap_.has_finalizer(block) || (block->flags & block_flags::kFinalized) != 0) continue;
       block->flags |= block_flags::kFinalized;
       // A block whose count JavaScript already dropped to zero gets a count
-      // for the call, like one finalized on the count-zero path.
-      const bool deferred = has_gc_bit(block, gc_bits::kDeferred);
-      if (deferred) {
-        clear_gc_bits(block, gc_bits::kDeferred);
-        block->refcount = 1;
-      }
+      // for the call, like one finalized on the count-zero path. Decided by
+      // the count, not kDeferred: an earlier finalizer may have retained the
+      // block since its count reached zero, and that count must not be lost.
+      const bool deferred = block->refcount == 0;
+      clear_gc_bits(block, gc_bits::kDeferred);
+      if (deferred) block->refcount = 1;
       heap_.finalizing_ = block;
       if (GcHooks* hooks = heap_.hooks()) hooks->run_finalizer(block);
       heap_.finalizing_ = nullptr;
@@ -239,6 +250,7 @@ uint64_t Collector::collect(unsigned generation) {
       for (Block* block : blocks) info.collected += has_gc_bit(block, gc_bits::kDeferred) ? 0 : 1;
       delete_garbage(blocks, older);
     }
+    for (const std::string& line : uncollectable_lines) debug_line(line);
   }
   blocks.clear();
 
@@ -284,17 +296,33 @@ void Collector::unfreeze() {
   for (Block* block : frozen) track(block, kGenerations - 1);
 }
 
+const std::vector<Block*>& Collector::garbage() const {
+  live_garbage_.clear();
+  for (uint64_t ref : garbage_) {
+    if (Block* block = heap_.resolve_bits(ref)) live_garbage_.push_back(block);
+  }
+  return live_garbage_;
+}
+
 uint64_t Collector::clear_garbage() {
-  std::vector<Block*> blocks;
-  blocks.swap(garbage_);
-  for (Block* block : blocks) heap_.release(block);
-  return blocks.size();
+  std::vector<uint64_t> refs;
+  refs.swap(garbage_);
+  uint64_t released = 0;
+  for (uint64_t ref : refs) {
+    // Resolved one at a time: a release may run a finalizer that frees others.
+    Block* block = heap_.resolve_bits(ref);
+    if (block == nullptr || block->refcount == 0) continue;
+    heap_.release(block);
+    released++;
+  }
+  return released;
 }
 
 void Collector::forget_all() {
   for (auto& list : generations_) list.clear();
   collecting_list_.clear();
   garbage_.clear();
+  live_garbage_.clear();
 }
 
 std::string Collector::verify() const {

@@ -111,7 +111,10 @@ class Collector {
   void unfreeze();
   uint64_t freeze_count() const { return generations_[kPermanentGeneration].size(); }
 
-  const std::vector<Block*>& garbage() const { return garbage_; }
+  // The blocks of garbage still live: JavaScript can release the heap's
+  // count on one itself, and then the block is freed behind the list's back.
+  // (A reference to a list rebuilt by each call, as the list was before.)
+  const std::vector<Block*>& garbage() const;
   uint64_t clear_garbage();
 
   const std::vector<Block*>& generation(unsigned g) const { return generations_[g]; }
@@ -130,13 +133,15 @@ class Collector {
   size_t partition_reachable(std::vector<Block*>& blocks);
   void survive(std::vector<Block*>& blocks, size_t count, unsigned generation);
   void delete_garbage(std::vector<Block*>& blocks, unsigned generation);
+  std::string block_line(const char* kind, const Block* block) const;
   void write_block_lines(const char* kind, const std::vector<Block*>& blocks, size_t begin, size_t end);
   void debug_line(const std::string& line);
 
   Heap& heap_;
   std::array<std::vector<Block*>, kGenerations + 1> generations_;
   std::vector<Block*> collecting_list_;  // the blocks of the collection under way
-  std::vector<Block*> garbage_;          // the heap holds one count on each
+  std::vector<uint64_t> garbage_;        // refs, not pointers (see garbage()); the heap holds one count on each
+  mutable std::vector<Block*> live_garbage_;  // what garbage() returns
   std::array<uint64_t, kGenerations> counts_ = {0, 0, 0};
   std::array<GenerationStats, kGenerations> stats_;
   PauseStats pauses_;

@@ -47,13 +47,13 @@ Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
   if (needed <= kSmallLimit) {
     const unsigned size_class = size_class_of(needed);
     const Status status = small_.allocate(size_class, &block);
-    if (status != Status::kOk) return status;
+    if (status != Status::kOk) return closed_ ? Status::kHeapClosed : status;  // see below
     const size_t block_size = class_block_size(size_class);
     block->flags |= static_cast<uint8_t>((block_size - needed) << block_flags::kPadShift);
     zero_after_header(block, block_size);
   } else {
     const Status status = large_.allocate(needed, size, &block);  // the OS zero-fills it
-    if (status != Status::kOk) return status;
+    if (status != Status::kOk) return closed_ ? Status::kHeapClosed : status;  // see below
   }
   block->refcount = 1;
   block->type = static_cast<uint8_t>(type);
@@ -72,8 +72,10 @@ Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
     const int generation = collector_.note_tracked_alloc();
     if (generation >= 0) collector_.collect(static_cast<unsigned>(generation));
     collector_.track(block, 0);
-    if (closed_) return Status::kHeapClosed;  // a callback or finalizer closed the heap
   }
+  // A callback or finalizer of this call's collection (automatic, or the
+  // full one run before refusing for maxBytes) closed the heap.
+  if (closed_) return Status::kHeapClosed;
   *out = block;
   return Status::kOk;
 }
@@ -131,8 +133,9 @@ void Heap::release(Block* block) {
 }
 
 void Heap::on_zero(Block* block) {
-  if (!can_free_now(block)) return;
-  free_cascade(block);
+  if (can_free_now(block)) free_cascade(block);
+  // Also when `block` itself was just queued: its finalizer runs now, once
+  // the release that queued it is complete (not at some later free).
   if (!pending_finalizers_.empty()) run_finalizers();
 }
 
@@ -144,7 +147,7 @@ bool Heap::can_free_now(Block* block) {
   }
   if (has_finalizer(block) && (block->flags & block_flags::kFinalized) == 0) {
     if (is_slotted(block)) collector_.untrack(block);
-    pending_finalizers_.push_back(block);
+    pending_finalizers_.push_back(ref_bits(block));
     return false;
   }
   return true;
@@ -154,8 +157,17 @@ void Heap::run_finalizers() {
   if (running_finalizers_ || collector_.collecting()) return;  // the outer run (or the collection) picks them up
   running_finalizers_ = true;
   while (!pending_finalizers_.empty() && !closed_) {
-    Block* block = pending_finalizers_.back();
+    Block* block = resolve_bits(pending_finalizers_.back());
     pending_finalizers_.pop_back();
+    // Queued twice (JavaScript retained and released it while it waited):
+    // the first entry has run, and the block lives on or is gone.
+    if (block == nullptr || (block->flags & block_flags::kFinalized) != 0) continue;
+    if (block->refcount > 0) {
+      // Retained while it waited: not about to be freed after all. Its
+      // finalizer runs when its count next reaches zero.
+      if (is_slotted(block) && !has_gc_bit(block, gc_bits::kTracked)) collector_.track(block, 0);
+      continue;
+    }
     block->flags |= block_flags::kFinalized;
     block->refcount = 1;  // valid while its finalizer runs
     finalizing_ = block;

@@ -150,7 +150,9 @@ class Heap {
   std::vector<TypeInfo> types_{{"block", false, false}};
   Collector collector_{*this};
   GcHooks* hooks_ = nullptr;
-  std::vector<Block*> pending_finalizers_;  // counts reached zero, finalizers not yet run
+  // Counts reached zero, finalizers not yet run. Refs, not pointers: JavaScript
+  // can retain and release a queued block, which queues it a second time.
+  std::vector<uint64_t> pending_finalizers_;
   std::vector<Block*> deferred_releases_;   // see release_later
   Block* finalizing_ = nullptr;             // the block whose finalizer runs now
   bool running_finalizers_ = false;
