@@ -329,3 +329,20 @@ describe('misuse that must not crash', () => {
     heap.close();
   });
 });
+
+describe('views outlive a count released behind their back', () => {
+  it('keeps a viewed block mapped after JavaScript releases the view\'s count', () => {
+    const heap = new Heap();
+    const ref = heap.alloc(100_000); // a large block: its own mapping
+    const view = heap.view(ref);
+    heap.release(ref);
+    heap.release(ref); // the view's count: the block stays, pinned by the view
+    heap.alloc(8);
+    view[0] = 1;
+    view[99_999] = 2;
+    expect(view[0] + view[99_999]).toBe(3);
+    expect(heap.stats().largeBlocks.count).toBe(1);
+    heap.close();
+    expect(view.byteLength).toBe(0); // detached, not dangling
+  });
+});

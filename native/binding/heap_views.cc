@@ -28,7 +28,8 @@ void finalize_view(napi_env env, void* /*data*/, void* hint) {
   if (HeapHandle* handle = record->handle) {
     unlink(*handle, record);
     // No JavaScript may run here (a finalizer could): the next call does it.
-    handle->heap.release_later(record->block);
+    // The pointer is still good: add_view pinned the block.
+    handle->heap.drop_view_later(record->block);
     handle->unpin();
   }
   delete record;
@@ -37,7 +38,7 @@ void finalize_view(napi_env env, void* /*data*/, void* hint) {
 }  // namespace
 
 Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block) {
-  const Status status = handle.heap.retain(block);
+  const Status status = handle.heap.add_view(block);
   if (status != Status::kOk) {
     throw_status(env, status, "view");
     return {};
@@ -47,7 +48,7 @@ Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block) {
   napi_value buffer;
   if (napi_create_external_arraybuffer(env, data_of(block), length, finalize_view, record, &buffer) != napi_ok) {
     delete record;
-    handle.heap.release(block);
+    handle.heap.drop_view_later(block);  // undone at the next call, like a collected view
     if (!env.IsExceptionPending()) Napi::Error::New(env, "view: could not create an ArrayBuffer").ThrowAsJavaScriptException();
     return {};
   }

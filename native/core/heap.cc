@@ -139,8 +139,15 @@ void Heap::on_zero(Block* block) {
   if (!pending_finalizers_.empty()) run_finalizers();
 }
 
+Status Heap::add_view(Block* block) {
+  const Status status = retain(block);
+  if (status == Status::kOk) views_[block]++;
+  return status;
+}
+
 bool Heap::can_free_now(Block* block) {
   if (block == finalizing_) return false;  // run_finalizers frees it when its finalizer returns
+  if (!views_.empty() && views_.count(block) != 0) return false;  // pinned by a view (add_view)
   if (has_gc_bit(block, gc_bits::kCollecting)) {
     set_gc_bits(block, gc_bits::kDeferred);
     return false;
@@ -343,7 +350,8 @@ void Heap::release_memory() {
   memory_released_ = true;
   collector_.forget_all();
   pending_finalizers_.clear();
-  deferred_releases_.clear();
+  dropped_views_.clear();
+  views_.clear();
   small_.release_all();
   large_.release_all();
   allocated_bytes_ = requested_bytes_ = live_blocks_ = tracked_blocks_ = 0;
@@ -353,10 +361,14 @@ Heap::Operation::Operation(Heap& heap) : heap_(heap) {
   if (heap_.depth_++ != 0 || heap_.closed_) return;
   // Counts given back by V8 finalizers, which may not run JavaScript, are
   // released here, where finalizers may run.
-  while (!heap_.deferred_releases_.empty() && !heap_.closed_) {
-    Block* block = heap_.deferred_releases_.back();
-    heap_.deferred_releases_.pop_back();
-    heap_.release(block);
+  while (!heap_.dropped_views_.empty() && !heap_.closed_) {
+    Block* block = heap_.dropped_views_.back();
+    heap_.dropped_views_.pop_back();
+    auto view = heap_.views_.find(block);
+    if (--view->second == 0) heap_.views_.erase(view);
+    // A count of zero: JavaScript released the view's count itself and the
+    // pin kept the block; it can go now.
+    if (block->refcount == 0 || --block->refcount == 0) heap_.on_zero(block);
   }
 }
 

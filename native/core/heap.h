@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "block.h"
@@ -92,9 +93,14 @@ class Heap {
   void set_hooks(GcHooks* hooks) { hooks_ = hooks; }
   GcHooks* hooks() const { return hooks_; }
 
-  // Releases a count from a context where no JavaScript may run (a V8
-  // finalizer): done at the start of the next operation.
-  void release_later(Block* block) { deferred_releases_.push_back(block); }
+  // Views: JavaScript holds a pointer into the block's data, so the block
+  // must outlive the view even if JavaScript releases the view's count
+  // itself. add_view takes a count and pins the block; a pinned block whose
+  // count reaches zero stays allocated (count 0) until its last view goes.
+  Status add_view(Block* block);
+  // The view was collected by V8. No JavaScript may run there (a finalizer
+  // could), so the count is given back at the start of the next operation.
+  void drop_view_later(Block* block) { dropped_views_.push_back(block); }
 
   // Brackets every call from JavaScript. Entering runs the releases that were
   // put off; leaving the outermost one runs a close() requested meanwhile.
@@ -153,7 +159,8 @@ class Heap {
   // Counts reached zero, finalizers not yet run. Refs, not pointers: JavaScript
   // can retain and release a queued block, which queues it a second time.
   std::vector<uint64_t> pending_finalizers_;
-  std::vector<Block*> deferred_releases_;   // see release_later
+  std::vector<Block*> dropped_views_;       // see drop_view_later
+  std::unordered_map<Block*, uint32_t> views_;  // live views per block (add_view)
   Block* finalizing_ = nullptr;             // the block whose finalizer runs now
   bool running_finalizers_ = false;
   uint32_t depth_ = 0;                      // Operations on the stack
