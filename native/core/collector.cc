@@ -42,7 +42,6 @@ void Collector::untrack(Block* block) {
   slotted(last)->gc_word = index;
   list.pop_back();
   clear_gc_bits(block, kListState);
-  note_tracked_free();
 }
 
 int Collector::note_tracked_alloc() {
@@ -232,9 +231,13 @@ uint64_t Collector::collect(unsigned generation) {
       const bool deferred = block->refcount == 0;
       clear_gc_bits(block, gc_bits::kDeferred);
       if (deferred) block->refcount = 1;
+      // Restored, not cleared: this collection may run inside a finalizer of
+      // the count-zero path, whose block must stay protected (can_free_now)
+      // until that finalizer returns.
+      Block* const outer = heap_.finalizing_;
       heap_.finalizing_ = block;
       if (GcHooks* hooks = heap_.hooks()) hooks->run_finalizer(block);
-      heap_.finalizing_ = nullptr;
+      heap_.finalizing_ = outer;
       if (deferred && block->refcount > 0) block->refcount--;
       if (block->refcount == 0) set_gc_bits(block, gc_bits::kDeferred);
     }
@@ -247,7 +250,9 @@ uint64_t Collector::collect(unsigned generation) {
       }
       subtract_internal_refs(blocks);
       survive(blocks, partition_reachable(blocks), older);
-      for (Block* block : blocks) info.collected += has_gc_bit(block, gc_bits::kDeferred) ? 0 : 1;
+      // Freed by their counts: those at zero now. Not kDeferred: a finalizer
+      // may have linked such a block into the garbage again since.
+      for (Block* block : blocks) info.collected += block->refcount == 0 ? 0 : 1;
       delete_garbage(blocks, older);
     }
     for (const std::string& line : uncollectable_lines) debug_line(line);

@@ -198,6 +198,9 @@ void Heap::count_freed(Block* block) {
   if (is_slotted(block)) {
     tracked_blocks_--;
     collector_.untrack(block);
+    // Counted here, not in untrack: a block queued for its finalizer leaves
+    // its list then, and is not freed if the finalizer resurrects it.
+    collector_.note_tracked_free();
     clear_gc_bits(block, gc_bits::kStateMask);  // the free walk uses the slot count as its cursor
   }
 }
