@@ -173,7 +173,10 @@ void Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generation)
 }
 
 uint64_t Collector::collect(unsigned generation) {
-  if (collecting_ || heap_.closed()) return 0;
+  if (collecting_ || heap_.closed() || generation >= kGenerations) return 0;
+  // JavaScript run from here may close the heap: its memory must stay until
+  // this collection is done, whoever called it.
+  Heap::Operation operation(heap_);
   collecting_ = true;
   const auto start = std::chrono::steady_clock::now();
   CollectionInfo info;
