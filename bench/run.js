@@ -1,8 +1,10 @@
 'use strict';
 // Runs every benchmark and prints what each prints: the JavaScript ones
-// (bench/js/, against the built package in dist/), then the native allocator
-// benchmark (bench/native/run.sh) when it exists. `npm run bench` builds
-// first. Options: --quick (fewer repetitions), --js-only.
+// (bench/js/, against the built package in dist/), the cycle collector
+// against CPython (bench/gc/run.js: refheap's children and python3's), then
+// the native allocator benchmark (bench/native/run.sh) when it exists.
+// `npm run bench` builds first. Options: --quick (fewer repetitions),
+// --js-only (skips only the native allocator benchmark).
 //
 // Each benchmark runs in its own process, one after another: they share a
 // noisy 2-core machine and must not compete with each other.
@@ -19,6 +21,8 @@ const steps = [
   { name: 'bench/js/alloc.js', command: process.execPath, args: ['--expose-gc', path.join(here, 'js', 'alloc.js'), ...extra] },
   // memory.js spawns one `node --expose-gc` child per population itself.
   { name: 'bench/js/memory.js', command: process.execPath, args: [path.join(here, 'js', 'memory.js'), ...extra] },
+  // gc/run.js spawns the node and python3 children itself, one at a time.
+  { name: 'bench/gc/run.js', command: process.execPath, args: [path.join(here, 'gc', 'run.js'), ...extra] },
 ];
 const nativeScript = path.join(here, 'native', 'run.sh');
 if (!jsOnly && fs.existsSync(nativeScript)) {
