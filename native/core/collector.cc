@@ -1,5 +1,6 @@
 #include "collector.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdarg>
 #include <cinttypes>
@@ -72,19 +73,50 @@ void Collector::write_block_lines(const char* kind, const std::vector<Block*>& b
 // Moves generations 0..g onto the collection list; gc_word becomes gc_refs.
 void Collector::gather(unsigned generation) {
   collecting_list_.clear();
+  // Take the largest list over instead of copying it (no allocation, no
+  // page faults); the others go around it, keeping generation order.
+  unsigned largest = 0;
+  size_t total = 0;
   for (unsigned g = 0; g <= generation; g++) {
-    for (Block* block : generations_[g]) {
-      clear_gc_bits(block, kListState);
-      set_gc_bits(block, gc_bits::kCollecting);
-      slotted(block)->gc_word = block->refcount;
-      collecting_list_.push_back(block);
+    total += generations_[g].size();
+    if (generations_[g].size() > generations_[largest].size()) largest = g;
+  }
+  collecting_list_.swap(generations_[largest]);
+  if (total != collecting_list_.size()) {
+    std::vector<Block*> younger;
+    for (unsigned g = 0; g < largest; g++) younger.insert(younger.end(), generations_[g].begin(), generations_[g].end());
+    if (collecting_list_.capacity() < total) collecting_list_.reserve(std::max(total, 2 * collecting_list_.capacity()));
+    collecting_list_.insert(collecting_list_.begin(), younger.begin(), younger.end());
+    for (unsigned g = largest + 1; g <= generation; g++) {
+      collecting_list_.insert(collecting_list_.end(), generations_[g].begin(), generations_[g].end());
     }
-    generations_[g].clear();
+  }
+  for (unsigned g = 0; g <= generation; g++) generations_[g].clear();
+  for (Block* block : collecting_list_) {
+    clear_gc_bits(block, kListState);
+    set_gc_bits(block, gc_bits::kCollecting);
+    slotted(block)->gc_word = block->refcount;
   }
 }
 
+
+namespace {
+#ifndef PREFETCH_D
+#define PREFETCH_D 8
+#endif
+constexpr size_t kPrefetchDistance = PREFETCH_D;
+inline void prefetch_targets(const Heap& heap, Block* block) {
+  const SlotWord* slots = slots_of(block);
+  for (uint32_t i = 0, n = slot_count(block); i < n; i++) heap.prefetch_bits(slots[i]);
+}
+}  // namespace
+
 void Collector::subtract_internal_refs(const std::vector<Block*>& blocks) {
-  for (Block* block : blocks) {
+  const size_t count = blocks.size();
+  for (size_t k = 0; k < count && k < kPrefetchDistance; k++) prefetch_targets(heap_, blocks[k]);
+  for (size_t k = 0; k < count; k++) {
+    Block* block = blocks[k];
+    if (k + kPrefetchDistance < count) prefetch_targets(heap_, blocks[k + kPrefetchDistance]);
     const SlotWord* slots = slots_of(block);
     for (uint32_t i = 0, n = slot_count(block); i < n; i++) {
       if (slots[i] == 0) continue;
@@ -104,15 +136,29 @@ void Collector::subtract_internal_refs(const std::vector<Block*>& blocks) {
 size_t Collector::partition_reachable(std::vector<Block*>& blocks) {
   const size_t n = blocks.size();
   size_t reached = 0;
+  // One pass: roots to the front; every other block marked kUnknown with
+  // its index (a block the swap moves gets its new index).
   for (size_t i = 0; i < n; i++) {
-    if (slotted(blocks[i])->gc_word > 0) std::swap(blocks[i], blocks[reached++]);
+    Block* block = blocks[i];
+    if (slotted(block)->gc_word > 0) {
+      if (reached != i) {
+        Block* displaced = blocks[reached];  // kUnknown already: it was seen at `reached`
+        blocks[i] = displaced;
+        slotted(displaced)->gc_word = static_cast<uint32_t>(i);
+        blocks[reached] = block;
+      }
+      reached++;
+    } else {
+      set_gc_bits(block, gc_bits::kUnknown);
+      slotted(block)->gc_word = static_cast<uint32_t>(i);
+    }
   }
-  for (size_t i = reached; i < n; i++) {
-    set_gc_bits(blocks[i], gc_bits::kUnknown);
-    slotted(blocks[i])->gc_word = static_cast<uint32_t>(i);
-  }
-  for (size_t scan = 0; scan < reached; scan++) {
+  // Once every block is reached (the common case while JavaScript holds a
+  // count on each) there is nothing left to find: skip the scan.
+  for (size_t k = 0; k < reached && k < kPrefetchDistance; k++) prefetch_targets(heap_, blocks[k]);
+  for (size_t scan = 0; scan < reached && reached < n; scan++) {
     Block* block = blocks[scan];
+    if (scan + kPrefetchDistance < reached) prefetch_targets(heap_, blocks[scan + kPrefetchDistance]);
     const SlotWord* slots = slots_of(block);
     for (uint32_t s = 0, count = slot_count(block); s < count; s++) {
       if (slots[s] == 0) continue;
@@ -132,6 +178,18 @@ size_t Collector::partition_reachable(std::vector<Block*>& blocks) {
 
 // The first `count` blocks leave the collection for `generation`.
 void Collector::survive(std::vector<Block*>& blocks, size_t count, unsigned generation) {
+  std::vector<Block*>& list = generations_[generation];
+  if (count == blocks.size() && list.empty() && &blocks == &collecting_list_) {
+    // Everything survives into an empty list: hand the vector over.
+    list.swap(blocks);
+    for (size_t i = 0; i < count; i++) {
+      Block* block = list[i];
+      clear_gc_bits(block, kCollectionState | kListState);
+      set_gc_bits(block, gc_bits::kTracked | (generation << gc_bits::kGenerationShift));
+      slotted(block)->gc_word = static_cast<uint32_t>(i);
+    }
+    return;
+  }
   for (size_t i = 0; i < count; i++) {
     clear_gc_bits(blocks[i], kCollectionState);
     track(blocks[i], generation);
@@ -141,20 +199,31 @@ void Collector::survive(std::vector<Block*>& blocks, size_t count, unsigned gene
 
 // Frees the unreachable blocks that are left: hold each, clear every slot
 // (so the cycles fall apart), then drop the holds.
-void Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generation) {
+uint64_t Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generation) {
+  // Freed by their counts: those at zero now (see collect).
+  uint64_t collected = 0;
+  for (Block* block : blocks) collected += block->refcount == 0 ? 0 : 1;
   if (debug & debug_flags::kSaveAll) {
     for (Block* block : blocks) {
       block->refcount++;  // the garbage list's count (a deferred block's 0 becomes 1)
       garbage_.push_back(heap_.ref_bits(block));
     }
     survive(blocks, blocks.size(), generation);
-    return;
+    return collected;
   }
-  for (Block* block : blocks) block->refcount++;
-  for (Block* block : blocks) {
+  // Hold each block and clear its slots in one pass: a block whose count
+  // reaches zero meanwhile is still kCollecting, so it is only marked
+  // (kDeferred) and the hold it gets when its turn comes brings it back to 1.
+  const size_t count = blocks.size();
+  for (size_t k = 0; k < count && k < kPrefetchDistance; k++) prefetch_targets(heap_, blocks[k]);
+  for (size_t k = 0; k < count; k++) {
+    Block* block = blocks[k];
+    if (k + kPrefetchDistance < count) prefetch_targets(heap_, blocks[k + kPrefetchDistance]);
+    block->refcount++;
     SlotWord* slots = slots_of(block);
     for (uint32_t i = 0, n = slot_count(block); i < n; i++) {
       const SlotWord word = slots[i];
+      if (word == 0) continue;
       slots[i] = 0;
       if (Block* target = heap_.resolve_bits(word)) heap_.release(target);
     }
@@ -170,6 +239,7 @@ void Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generation)
     }
   }
   blocks.clear();
+  return collected;
 }
 
 uint64_t Collector::collect(unsigned generation) {
@@ -199,9 +269,19 @@ uint64_t Collector::collect(unsigned generation) {
     survive(blocks, reachable, older);
 
     // Blocks of uncollectable types, and all they reach, are kept: in garbage.
-    for (Block* block : blocks) slotted(block)->gc_word = heap_.is_uncollectable(block) ? 1 : 0;
-    for (Block* block : blocks) clear_gc_bits(block, gc_bits::kUnknown);
-    const size_t kept = partition_reachable(blocks);
+    // One pass: uncollectable roots, and whether any finalizer is due.
+    size_t uncollectable_roots = 0;
+    bool finalizers_due = false;
+    const bool any_special_type = heap_.any_special_type();
+    for (size_t i = 0; any_special_type && i < blocks.size(); i++) {
+      Block* block = blocks[i];
+      const bool keep = heap_.is_uncollectable(block);
+      uncollectable_roots += keep;
+      finalizers_due |= heap_.has_finalizer(block) && (block->flags & block_flags::kFinalized) == 0;
+      slotted(block)->gc_word = keep ? 1 : 0;
+      clear_gc_bits(block, gc_bits::kUnknown);
+    }
+    const size_t kept = uncollectable_roots == 0 ? 0 : partition_reachable(blocks);
     // Under DEBUG_SAVEALL every unreachable block goes to garbage, those
     // kept alive through an uncollectable one too (CPython's SAVEALL rule).
     const bool save_all = (debug & debug_flags::kSaveAll) != 0;
@@ -223,7 +303,8 @@ uint64_t Collector::collect(unsigned generation) {
 
     // Finalizers. JavaScript may do anything here except reach blocks whose
     // count it does not hold; the list itself only changes below.
-    for (size_t i = 0; i < blocks.size() && !heap_.closed(); i++) {
+    size_t finalizers_run = 0;
+    for (size_t i = 0; finalizers_due && i < blocks.size() && !heap_.closed(); i++) {
       Block* block = blocks[i];
       if (!heap_.has_finalizer(block) || (block->flags & block_flags::kFinalized) != 0) continue;
       block->flags |= block_flags::kFinalized;
@@ -239,6 +320,7 @@ uint64_t Collector::collect(unsigned generation) {
       // until that finalizer returns.
       Block* const outer = heap_.finalizing_;
       heap_.finalizing_ = block;
+      finalizers_run++;
       if (GcHooks* hooks = heap_.hooks()) hooks->run_finalizer(block);
       heap_.finalizing_ = outer;
       if (deferred && block->refcount > 0) block->refcount--;
@@ -246,17 +328,19 @@ uint64_t Collector::collect(unsigned generation) {
     }
 
     if (!heap_.closed()) {
-      // Whatever a finalizer made reachable again survives, uncounted.
-      for (Block* block : blocks) {
-        clear_gc_bits(block, gc_bits::kUnknown);
-        slotted(block)->gc_word = block->refcount;
+      // Whatever a finalizer made reachable again survives, uncounted. No
+      // finalizer ran: no JavaScript could reach these blocks, nothing changed.
+      if (finalizers_run != 0) {
+        for (Block* block : blocks) {
+          clear_gc_bits(block, gc_bits::kUnknown);
+          slotted(block)->gc_word = block->refcount;
+        }
+        subtract_internal_refs(blocks);
+        survive(blocks, partition_reachable(blocks), older);
       }
-      subtract_internal_refs(blocks);
-      survive(blocks, partition_reachable(blocks), older);
       // Freed by their counts: those at zero now. Not kDeferred: a finalizer
       // may have linked such a block into the garbage again since.
-      for (Block* block : blocks) info.collected += block->refcount == 0 ? 0 : 1;
-      delete_garbage(blocks, older);
+      info.collected += delete_garbage(blocks, older);
     }
     for (const std::string& line : uncollectable_lines) debug_line(line);
   }

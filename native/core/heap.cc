@@ -105,17 +105,6 @@ Block* Heap::resolve(double ref) const {
   return resolve_bits(bits);
 }
 
-Block* Heap::resolve_bits(uint64_t bits) const {
-  const uint32_t slot = static_cast<uint32_t>(bits >> 32);
-  const uint32_t granule = static_cast<uint32_t>(bits >> 16) & 0xffff;
-  const uint16_t tag = static_cast<uint16_t>(bits);
-  MappingKind kind;
-  void* mapping = Registry::lookup(slot, id_, &kind);  // rejects 0 and anything above 2^52
-  if (mapping == nullptr) return nullptr;
-  if (kind == MappingKind::kLarge) return large_.resolve(static_cast<LargeBlock*>(mapping), granule, tag);
-  return small_.resolve(static_cast<const Arena*>(mapping), granule, tag);
-}
-
 uint64_t Heap::ref_bits(const Block* block) const {
   const uint64_t slot = is_large(block) ? large_of(block)->slot : small_.slot_of(block);
   const uint64_t granule = is_large(block) ? 0 : small_.granule_of(block);
@@ -232,6 +221,7 @@ void Heap::free_cascade(Block* dying) {
       SlotWord* slots = slots_of(current);
       while (dying_child == nullptr && header->slot_word > 0) {
         const uint32_t index = --header->slot_word;
+        if (slots[index] == 0) continue;
         Block* child = resolve_bits(slots[index]);
         if (child == nullptr || --child->refcount != 0 || !can_free_now(child)) continue;
         count_freed(child);

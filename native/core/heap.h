@@ -39,6 +39,7 @@
 #include "collector.h"
 #include "large_allocator.h"
 #include "page_source.h"
+#include "registry.h"
 #include "small_allocator.h"
 #include "stats.h"
 #include "types.h"
@@ -66,7 +67,31 @@ class Heap {
   Block* resolve(double ref) const;
   double ref_of(const Block* block) const { return static_cast<double>(ref_bits(block)); }
   // The same for a ref as an integer, the form slots hold (0: nullptr).
-  Block* resolve_bits(uint64_t bits) const;
+  // Inline: the collector calls it for every slot it scans.
+  Block* resolve_bits(uint64_t bits) const {
+    MappingKind kind;
+    void* mapping = Registry::lookup(static_cast<uint32_t>(bits >> 32), id_, &kind);  // rejects 0 and >= 2^52
+    if (mapping == nullptr) return nullptr;
+    const uint32_t granule = static_cast<uint32_t>(bits >> 16) & 0xffff;
+    const uint16_t tag = static_cast<uint16_t>(bits);
+    if (kind == MappingKind::kLarge) return large_.resolve(static_cast<LargeBlock*>(mapping), granule, tag);
+    return small_.resolve(static_cast<const Arena*>(mapping), granule, tag);
+  }
+  // Starts loading the header a slot word names, checking nothing (a prefetch
+  // of a bad address is harmless); for the collector's scans.
+  void prefetch_bits(uint64_t bits) const {
+    const RegistryEntry* table = g_registry_table;
+    if (bits == 0 || table == nullptr) return;
+    const RegistryEntry& entry = table[bits >> 32];
+    // Only this heap's mappings: another thread may free another heap's Arena.
+    if (entry.owner.load(std::memory_order_relaxed) != id_) return;
+    const uintptr_t word = entry.object.load(std::memory_order_relaxed);
+    if (word == 0) return;
+    uintptr_t address;
+    if (word & 1) address = (word & ~uintptr_t{1}) + sizeof(LargeBlock);
+    else address = reinterpret_cast<const Arena*>(word)->base + (((bits >> 16) & 0xffff) << kGranuleShift);
+    __builtin_prefetch(reinterpret_cast<const void*>(address), 1, 3);
+  }
   uint64_t ref_bits(const Block* block) const;
 
   Status retain(Block* block);
@@ -83,6 +108,10 @@ class Heap {
   const std::string* type_name(uint64_t type) const;
   bool has_finalizer(const Block* block) const { return types_[block->type].has_finalizer; }
   bool is_uncollectable(const Block* block) const { return types_[block->type].uncollectable; }
+  bool any_special_type() const {
+    for (const TypeInfo& t : types_) if (t.has_finalizer || t.uncollectable) return true;
+    return false;
+  }
 
   // Each tracked block of generations 0-2 with a slot pointing at one of
   // `targets`, once, in generation order.

@@ -9,12 +9,7 @@
 namespace refheap {
 namespace {
 
-struct Entry {
-  std::atomic<uint64_t> owner;     // heap id; 0 while free
-  std::atomic<uintptr_t> object;   // Arena* or LargeBlock*, low bit = MappingKind
-  uint32_t claims;                 // times claimed; written under claim_mutex
-  uint16_t tag_floor;              // tags of the slot's last arena end here; under claim_mutex
-};
+using Entry = RegistryEntry;
 
 // Reserved once and touched only as slots are used: the pages of slots never
 // claimed cost nothing.
@@ -23,6 +18,7 @@ Entry* entries() {
     void* p = mmap(nullptr, sizeof(Entry) * kRegistrySlots, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) abort();  // 24 MiB of address space at start-up
+    g_registry_table = static_cast<Entry*>(p);
     return static_cast<Entry*>(p);
   }();
   return table;
@@ -35,6 +31,8 @@ size_t released_head = 0;
 std::atomic<uint64_t> heap_ids{0};
 
 }  // namespace
+
+RegistryEntry* g_registry_table = nullptr;
 
 uint32_t Registry::claim(uint64_t heap_id, MappingKind kind, void* object, uint32_t* claims, uint16_t* tag_floor) {
   Entry* table = entries();
@@ -73,17 +71,6 @@ void Registry::release(uint32_t slot) {
 void Registry::set_tag_floor(uint32_t slot, uint16_t tag_floor) {
   std::lock_guard<std::mutex> lock(claim_mutex);
   entries()[slot].tag_floor = tag_floor;
-}
-
-void* Registry::lookup(uint32_t slot, uint64_t heap_id, MappingKind* kind) {
-  // Slots never claimed read as zero (an owner no heap has), so no lock is
-  // needed: only the owning thread ever stores its own heap id.
-  if (slot == 0 || slot >= kRegistrySlots) return nullptr;
-  Entry& entry = entries()[slot];
-  if (entry.owner.load(std::memory_order_acquire) != heap_id) return nullptr;
-  const uintptr_t word = entry.object.load(std::memory_order_relaxed);
-  *kind = static_cast<MappingKind>(word & 1);
-  return reinterpret_cast<void*>(word & ~uintptr_t{1});
 }
 
 uint64_t Registry::next_heap_id() { return heap_ids.fetch_add(1) + 1; }

@@ -20,6 +20,14 @@ namespace refheap {
 
 enum class MappingKind : uint8_t { kArena = 0, kLarge = 1 };
 
+struct RegistryEntry {
+  std::atomic<uint64_t> owner;     // heap id; 0 while free
+  std::atomic<uintptr_t> object;   // Arena* or LargeBlock*, low bit = MappingKind
+  uint32_t claims;
+  uint16_t tag_floor;
+};
+extern RegistryEntry* g_registry_table;  // null until the first claim
+
 class Registry {
  public:
   // Claims a slot for `heap_id`'s mapping `object` (an Arena* or LargeBlock*).
@@ -36,7 +44,18 @@ class Registry {
 
   // The mapping of `slot` when `heap_id` owns it, else nullptr. Safe to call
   // with any slot number from any thread.
-  static void* lookup(uint32_t slot, uint64_t heap_id, MappingKind* kind);
+  static void* lookup(uint32_t slot, uint64_t heap_id, MappingKind* kind) {
+    // Slots never claimed read as zero (an owner no heap has), so no lock is
+    // needed: only the owning thread ever stores its own heap id. Inline:
+    // every ref check, and the collector's every slot, comes through here.
+    const RegistryEntry* table = g_registry_table;
+    if (slot == 0 || slot >= kRegistrySlots || table == nullptr) return nullptr;
+    const RegistryEntry& entry = table[slot];
+    if (entry.owner.load(std::memory_order_acquire) != heap_id) return nullptr;
+    const uintptr_t word = entry.object.load(std::memory_order_relaxed);
+    *kind = static_cast<MappingKind>(word & 1);
+    return reinterpret_cast<void*>(word & ~uintptr_t{1});
+  }
 
   static uint64_t next_heap_id();
 };

@@ -13,18 +13,15 @@ bool has_room(const Pool* pool) {
   return pool->free_list != nullptr || pool->next_offset + pool->block_size <= kPoolSize;
 }
 
-Pool* pool_at(const Arena* arena, size_t index) {
-  return reinterpret_cast<Pool*>(arena->base + index * kPoolSize);
-}
-
-namespace {
 
 // class_reciprocal of every size class, computed once.
-const auto kReciprocals = [] {
+const std::array<uint64_t, kSizeClasses> kReciprocals = [] {
   std::array<uint64_t, kSizeClasses> table{};
   for (unsigned c = 0; c < kSizeClasses; c++) table[c] = class_reciprocal(class_block_size(c));
   return table;
 }();
+
+namespace {
 
 // Ends the pool's layout. Its blocks' tags all lie in (tag_seed, tag_seed + k],
 // k the most times one block was handed out; the seed moves past them, so
@@ -123,19 +120,6 @@ void SmallAllocator::free(Block* block) {
   } else if (was_full) {
     class_list_push(pool);
   }
-}
-
-Block* SmallAllocator::resolve(const Arena* arena, uint32_t granule, uint16_t tag) const {
-  const size_t offset = size_t{granule} << kGranuleShift;
-  if (offset / kPoolSize >= arena->pools_carved) return nullptr;
-  const Pool* pool = pool_at(arena, offset / kPoolSize);
-  const size_t within = offset % kPoolSize;
-  if (pool->block_size == 0 || within < kPoolHeaderSize || within >= pool->next_offset) return nullptr;
-  const uint64_t index = ((within - kPoolHeaderSize) * kReciprocals[pool->size_class]) >> 32;
-  if (index * pool->block_size != within - kPoolHeaderSize) return nullptr;
-  Block* block = reinterpret_cast<Block*>(arena->base + offset);
-  if (!is_allocated(block) || block->tag != tag) return nullptr;
-  return block;
 }
 
 uint32_t SmallAllocator::slot_of(const Block* block) const { return pool_of(block)->arena_slot; }

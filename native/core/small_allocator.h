@@ -20,10 +20,12 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "block.h"
 #include "page_source.h"
 #include "types.h"
 
@@ -31,7 +33,10 @@ namespace refheap {
 
 // True when the pool can hand out another block.
 bool has_room(const Pool* pool);
-Pool* pool_at(const Arena* arena, size_t index);
+inline Pool* pool_at(const Arena* arena, size_t index) {
+  return reinterpret_cast<Pool*>(arena->base + index * kPoolSize);
+}
+extern const std::array<uint64_t, kSizeClasses> kReciprocals;
 
 struct SizeClassCounters {
   uint64_t pools = 0;          // pools of this class in use
@@ -53,7 +58,18 @@ class SmallAllocator {
 
   // The live block at `granule` of `arena` carrying `tag`, else nullptr.
   // Reads only the arena's own pool and block headers.
-  Block* resolve(const Arena* arena, uint32_t granule, uint16_t tag) const;
+  Block* resolve(const Arena* arena, uint32_t granule, uint16_t tag) const {
+    const size_t offset = size_t{granule} << kGranuleShift;
+    if (offset / kPoolSize >= arena->pools_carved) return nullptr;
+    const Pool* pool = pool_at(arena, offset / kPoolSize);
+    const size_t within = offset % kPoolSize;
+    if (pool->block_size == 0 || within < kPoolHeaderSize || within >= pool->next_offset) return nullptr;
+    const uint64_t index = ((within - kPoolHeaderSize) * kReciprocals[pool->size_class]) >> 32;
+    if (index * pool->block_size != within - kPoolHeaderSize) return nullptr;
+    Block* block = reinterpret_cast<Block*>(arena->base + offset);
+    if (!is_allocated(block) || block->tag != tag) return nullptr;
+    return block;
+  }
   uint32_t slot_of(const Block* block) const;
   uint32_t granule_of(const Block* block) const;
 
