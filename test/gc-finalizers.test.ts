@@ -5,36 +5,12 @@
  * counts; what lands in gc.garbage; and JavaScript that misbehaves inside a
  * finalizer (throws, collects, allocates, rewires slots, closes the heap).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { DEBUG_SAVEALL, Heap, RefheapError, type GcInfo, type HeapOptions, type Ref } from '../lib/index';
+import { describe, expect, it } from 'vitest';
+import { DEBUG_SAVEALL, Heap, RefheapError, type GcInfo, type Ref } from '../lib/index';
 import { expectConsistent, expectError } from './helpers';
+import { isLive, newHeap } from './gc-setup';
 
-const heaps: Heap[] = [];
-function newHeap(options: HeapOptions = {}): Heap {
-  const heap = new Heap({ publish: false, autoCollect: false, ...options });
-  heaps.push(heap);
-  return heap;
-}
-// An expect() that fails inside a finalizer or callback becomes a warning, not a failure: catch those.
-const swallowed: string[] = [];
-process.on('warning', (warning) => {
-  if (warning.message.includes('AssertionError')) swallowed.push(warning.message);
-});
-afterEach(async () => {
-  for (const heap of heaps.splice(0)) heap.close();
-  await new Promise((resolve) => setImmediate(resolve));
-  expect(swallowed.splice(0)).toEqual([]);
-});
 
-function isLive(heap: Heap, ref: Ref): boolean {
-  try {
-    heap.refcount(ref);
-    return true;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_INVALID_REF') return false;
-    throw error;
-  }
-}
 
 /** A block of `type` whose only slot points at itself, JavaScript's count dropped. */
 function selfCycle(heap: Heap, type = 0, slots = 1): Ref {

@@ -5,38 +5,12 @@
  * generation counters and the automatic collection cadence; freezing;
  * statistics; and graphs far larger and deeper than CPython's tests use.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Heap, type HeapOptions, type Ref } from '../lib/index';
+import { describe, expect, it } from 'vitest';
+import { Heap, type Ref } from '../lib/index';
 import { expectConsistent, seededRandom } from './helpers';
+import { newHeap, isLive } from './gc-setup';
 
-const heaps: Heap[] = [];
-/** A heap without automatic collection (unless asked), so every collection in a test is its own. */
-function newHeap(options: HeapOptions = {}): Heap {
-  const heap = new Heap({ publish: false, autoCollect: false, ...options });
-  heaps.push(heap);
-  return heap;
-}
-// An expect() that fails inside a gc callback becomes a warning, not a failure: catch those.
-const swallowed: string[] = [];
-process.on('warning', (warning) => {
-  if (warning.message.includes('AssertionError')) swallowed.push(warning.message);
-});
-afterEach(async () => {
-  for (const heap of heaps.splice(0)) heap.close();
-  await new Promise((resolve) => setImmediate(resolve));
-  expect(swallowed.splice(0)).toEqual([]);
-});
 
-/** True while `ref` names a live block (freed refs stay invalid: nothing here reuses memory 65,536 times). */
-function isLive(heap: Heap, ref: Ref): boolean {
-  try {
-    heap.refcount(ref);
-    return true;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_INVALID_REF') return false;
-    throw error;
-  }
-}
 
 /** A block whose only slot points at itself, its JavaScript count dropped: CPython's `l = []; l.append(l); del l`. */
 function selfCycle(heap: Heap, type = 0): Ref {
