@@ -6,7 +6,7 @@
  * stats().gc.
  */
 import diagnostics from 'node:diagnostics_channel';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   DEBUG_COLLECTABLE,
   DEBUG_LEAK,
@@ -18,39 +18,14 @@ import {
   Heap,
   RefheapError,
   type GcInfo,
-  type HeapOptions,
   type Ref,
 } from '../lib/index';
 import { expectConsistent, expectError, snapshot } from './helpers';
+import { isLive, newHeap, pair } from './gc-setup';
 
 const MiB = 1024 * 1024;
-const heaps: Heap[] = [];
-function newHeap(options: HeapOptions = {}): Heap {
-  const heap = new Heap({ publish: false, autoCollect: false, ...options });
-  heaps.push(heap);
-  return heap;
-}
-// An expect() that fails inside a callback becomes a warning, not a failure: catch those.
-const swallowed: string[] = [];
-process.on('warning', (warning) => {
-  if (warning.message.includes('AssertionError')) swallowed.push(warning.message);
-});
-afterEach(async () => {
-  for (const heap of heaps.splice(0)) heap.close();
-  await new Promise((resolve) => setImmediate(resolve));
-  expect(swallowed.splice(0)).toEqual([]);
-});
 afterAll(() => getDefaultHeap().close());
 
-function isLive(heap: Heap, ref: Ref): boolean {
-  try {
-    heap.refcount(ref);
-    return true;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_INVALID_REF') return false;
-    throw error;
-  }
-}
 
 function selfCycle(heap: Heap, type = 0): Ref {
   const ref = heap.alloc(8, 1, type);
@@ -59,15 +34,6 @@ function selfCycle(heap: Heap, type = 0): Ref {
   return ref;
 }
 
-function pair(heap: Heap, type = 0): [Ref, Ref] {
-  const a = heap.alloc(8, 1, type);
-  const b = heap.alloc(8, 1, type);
-  heap.setRef(a, 0, b);
-  heap.setRef(b, 0, a);
-  heap.release(a);
-  heap.release(b);
-  return [a, b];
-}
 
 async function warningsDuring(fn: () => void): Promise<{ code?: string; message: string }[]> {
   const warnings: { code?: string; message: string }[] = [];

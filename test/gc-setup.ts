@@ -36,3 +36,14 @@ export function isLive(heap: Heap, ref: Ref): boolean {
     throw error;
   }
 }
+
+/** A 2-cycle of blocks of `type`, JavaScript's counts dropped: only the collector can free it. */
+export function pair(heap: Heap, type = 0): [Ref, Ref] {
+  const a = heap.alloc(8, 1, type);
+  const b = heap.alloc(8, 1, type);
+  heap.setRef(a, 0, b);
+  heap.setRef(b, 0, a);
+  heap.release(a);
+  heap.release(b);
+  return [a, b];
+}
