@@ -25,6 +25,10 @@ bool read_defined_type(HeapHandle& h, const Napi::CallbackInfo& info, size_t ind
   return false;
 }
 
+void throw_alloc_error(Napi::Env env, Status status, uint64_t size, uint64_t slots, uint64_t type) {
+  throw_status(env, status, "alloc(" + std::to_string(size) + ", " + std::to_string(slots) + ", " + std::to_string(type) + ")");
+}
+
 Napi::Value alloc(HeapHandle& h, const Napi::CallbackInfo& info) {
   uint64_t size, slots, type;
   if (!read_integer(info, 0, "size", kMaxDataBytes, &size)) return {};
@@ -34,8 +38,7 @@ Napi::Value alloc(HeapHandle& h, const Napi::CallbackInfo& info) {
   Block* block;
   const Status status = h.heap.alloc(size, slots, type, &block);
   if (status != Status::kOk) {
-    throw_status(info.Env(), status, "alloc(" + std::to_string(size) + ", " + std::to_string(slots) + ", " +
-                                         std::to_string(type) + ")");
+    throw_alloc_error(info.Env(), status, size, slots, type);
     return {};
   }
   return Napi::Number::New(info.Env(), h.heap.ref_of(block));
@@ -384,16 +387,69 @@ Napi::Value fail_nth_mapping(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// alloc(size) and release(ref) are the calls a workload makes millions of
+// times. These two skip Napi::CallbackInfo (which fetches six arguments and
+// `this`) and take the common case with one Node-API call per argument;
+// anything else (more arguments, a bad one, a failure) goes to the checked
+// function, so every error still comes from one place.
+template <Method method>
+napi_value checked(napi_env env, napi_callback_info cbinfo) {
+  Napi::CallbackInfo info(env, cbinfo);
+  return guarded<method>(info);
+}
+
+napi_value fast_alloc(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void* data;
+  double number;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  auto* h = static_cast<HeapHandle*>(data);
+  if (argc == 1 && !h->heap.closed() && napi_get_value_double(env, argv[0], &number) == napi_ok &&
+      number >= 0 && number <= static_cast<double>(kMaxDataBytes) && std::trunc(number) == number) {
+    Heap::Operation operation(h->heap);
+    if (!h->heap.closed()) {
+      Block* block;
+      const Status status = h->heap.alloc(static_cast<uint64_t>(number), 0, 0, &block);
+      if (status != Status::kOk) {
+        // Thrown here, never retried: a retry would map (and fail, or collect) again.
+        throw_alloc_error(Napi::Env(env), status, static_cast<uint64_t>(number), 0, 0);
+        return nullptr;
+      }
+      napi_value ref;
+      napi_create_double(env, h->heap.ref_of(block), &ref);
+      return ref;
+    }
+  }
+  return checked<alloc>(env, cbinfo);
+}
+
+napi_value fast_release(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void* data;
+  double number;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  auto* h = static_cast<HeapHandle*>(data);
+  if (argc == 1 && !h->heap.closed() && napi_get_value_double(env, argv[0], &number) == napi_ok) {
+    Heap::Operation operation(h->heap);
+    Block* block = h->heap.closed() ? nullptr : h->heap.resolve(number);
+    if (block != nullptr && block->refcount > 0) {
+      h->heap.release(block);
+      return nullptr;  // undefined
+    }
+  }
+  return checked<release>(env, cbinfo);
+}
+
 struct Entry {
   const char* name;
   Napi::Value (*function)(const Napi::CallbackInfo&);
 };
 
 const Entry kFunctions[] = {
-    {"alloc", guarded<alloc>},
     {"allocMany", guarded<alloc_many>},
     {"retain", guarded<retain>},
-    {"release", guarded<release>},
     {"releaseMany", guarded<release_many>},
     {"refcount", guarded<refcount>},
     {"setRef", guarded<set_ref>},
@@ -456,6 +512,15 @@ Napi::Object create_heap_object(Napi::Env env, AddonState* state, uint64_t max_b
   state->heaps.insert(handle);
   Napi::Object object = Napi::Object::New(env);
   for (const Entry& entry : kFunctions) add_heap_function(env, object, handle, entry.name, entry.function);
+  for (const auto& [name, callback] : {std::pair<const char*, napi_callback>{"alloc", fast_alloc}, {"release", fast_release}}) {
+    napi_value function;
+    napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, handle, &function);
+    handle->pins++;
+    napi_add_finalizer(
+        env, function, handle, [](napi_env, void* data, void*) { static_cast<HeapHandle*>(data)->unpin(); }, nullptr,
+        nullptr);
+    object.Set(name, Napi::Value(env, function));
+  }
   add_gc_functions(env, object, handle);
   object.Set("heapId", Napi::Number::New(env, static_cast<double>(handle->heap.id())));
   return object;
