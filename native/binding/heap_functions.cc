@@ -75,13 +75,10 @@ Napi::Value retain(HeapHandle& h, const Napi::CallbackInfo& info) {
 Napi::Value release(HeapHandle& h, const Napi::CallbackInfo& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
-  // A count of zero on a block still there: a finalizer runs on it, or the
-  // collector frees it shortly. Releasing it would wrap below zero (SPEC 3).
-  if (block->refcount == 0) {
+  if (h.heap.release_held(block) != Status::kOk) {
     throw_invalid_ref(info.Env(), info[0]);
     return {};
   }
-  h.heap.release(block);
   return info.Env().Undefined();
 }
 
@@ -129,11 +126,10 @@ Napi::Value release_many(HeapHandle& h, const Napi::CallbackInfo& info) {
   }
   for (size_t i = 0; i < refs.size(); i++) {
     Block* block = h.heap.resolve(refs[i]);
-    if (block == nullptr || block->refcount == 0) {  // see release
+    if (block == nullptr || h.heap.release_held(block) != Status::kOk) {
       throw_invalid_ref(info.Env(), Napi::Number::New(info.Env(), refs[i]), static_cast<int64_t>(i));
       return {};
     }
-    h.heap.release(block);
   }
   return info.Env().Undefined();
 }
@@ -434,10 +430,7 @@ napi_value fast_release(napi_env env, napi_callback_info cbinfo) {
   if (argc == 1 && !h->heap.closed() && napi_get_value_double(env, argv[0], &number) == napi_ok) {
     Heap::Operation operation(h->heap);
     Block* block = h->heap.closed() ? nullptr : h->heap.resolve(number);
-    if (block != nullptr && block->refcount > 0) {
-      h->heap.release(block);
-      return nullptr;  // undefined
-    }
+    if (block != nullptr && h->heap.release_held(block) == Status::kOk) return nullptr;  // undefined
   }
   return checked<release>(env, cbinfo);
 }

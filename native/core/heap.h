@@ -96,6 +96,14 @@ class Heap {
 
   Status retain(Block* block);
   void release(Block* block);
+  // A release asked for by a caller that must hold a count (JavaScript): at
+  // zero the block is only waiting (for its finalizer, the collector, or its
+  // views), the caller holds nothing, and the count must not wrap below zero.
+  Status release_held(Block* block) {
+    if (block->refcount == 0) return Status::kInvalidRef;
+    release(block);
+    return Status::kOk;
+  }
 
   Status set_ref(Block* block, uint64_t slot, Block* target);
   Status get_ref(Block* block, uint64_t slot, Block** out) const;
