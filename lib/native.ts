@@ -5,7 +5,7 @@
 import path from 'node:path';
 import load from 'node-gyp-build';
 import { RefheapError } from './errors';
-import type { GcStats } from './stats';
+import type { GcStats, SizeClassStats } from './stats';
 
 /** A positive safe integer naming one live block of one heap. */
 export type Ref = number;
@@ -93,7 +93,7 @@ export interface NativeStats {
   poolsFree: number;
   largeBlocks: number;
   largeBytes: number;
-  sizeClasses: { blockSize: number; pools: number; blocksInUse: number; blocksFree: number }[];
+  sizeClasses: SizeClassStats[];
 }
 
 /** The block layout, defined once in native/core. */

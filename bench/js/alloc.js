@@ -19,6 +19,16 @@ const DATA = 56; // + the 8-byte block header = one 64-byte block
 const heap = new refheap.Heap({ name: 'bench-alloc' });
 const noop = nativeNoop;
 
+/** One empty Node-API call: the baseline several sections measure against. */
+const NOOP_CASE = {
+  name: 'nativeNoop() x1',
+  ops: OPS,
+  run(n) {
+    for (let i = 0; i < n; i++) noop();
+    return 0;
+  },
+};
+
 console.log(`# refheap from JavaScript: calls (${machine()})`);
 console.log(`# ${OPS} ops per repetition, best of ${REPS} interleaved repetitions (median in brackets)\n`);
 
@@ -31,14 +41,7 @@ function row(r, ...baselines) {
   const held = new Float64Array(OPS);
   const results = measure(
     [
-      {
-        name: 'nativeNoop() x1',
-        ops: OPS,
-        run(n) {
-          for (let i = 0; i < n; i++) noop();
-          return 0;
-        },
-      },
+      NOOP_CASE,
       {
         name: 'nativeNoop() x2',
         ops: OPS,
@@ -224,14 +227,7 @@ function row(r, ...baselines) {
   const other = { next: null, value: 1 };
   const results = measure(
     [
-      {
-        name: 'nativeNoop() x1',
-        ops: OPS,
-        run(n) {
-          for (let i = 0; i < n; i++) noop();
-          return 0;
-        },
-      },
+      NOOP_CASE,
       {
         name: 'DataView.getUint32',
         ops: OPS,

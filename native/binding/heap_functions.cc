@@ -140,21 +140,20 @@ Napi::Value refcount(HeapHandle& h, const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), block->refcount);
 }
 
-bool read_slot(HeapHandle& h, const Napi::CallbackInfo& info, Block* block, uint64_t* slot) {
+bool read_slot(const Napi::CallbackInfo& info, Block* block, uint64_t* slot) {
   const uint32_t count = slot_count(block);
   if (count == 0) {
     if (!read_integer(info, 1, "slot", kMaxSlots, slot)) return false;
     throw_out_of_range(info.Env(), "slot", "less than the block's slot count (the block has no slots)", info[1]);
     return false;
   }
-  (void)h;
   return read_integer(info, 1, "slot", count - 1, slot);
 }
 
 Napi::Value set_ref(HeapHandle& h, const Napi::CallbackInfo& info) {
   Block *block, *target;
   uint64_t slot;
-  if (!read_ref(info, 0, h.heap, &block) || !read_slot(h, info, block, &slot)) return {};
+  if (!read_ref(info, 0, h.heap, &block) || !read_slot(info, block, &slot)) return {};
   if (!read_optional_ref(info, 2, h.heap, &target)) return {};
   const Status status = h.heap.set_ref(block, slot, target);
   if (status != Status::kOk) throw_status(info.Env(), status, "setRef");
@@ -164,7 +163,7 @@ Napi::Value set_ref(HeapHandle& h, const Napi::CallbackInfo& info) {
 Napi::Value get_ref(HeapHandle& h, const Napi::CallbackInfo& info) {
   Block* block;
   uint64_t slot;
-  if (!read_ref(info, 0, h.heap, &block) || !read_slot(h, info, block, &slot)) return {};
+  if (!read_ref(info, 0, h.heap, &block) || !read_slot(info, block, &slot)) return {};
   Block* target = nullptr;
   h.heap.get_ref(block, slot, &target);
   return ref_value(info.Env(), h.heap, target);
