@@ -10,6 +10,8 @@
         "native/core/page_source.cc",
         "native/core/registry.cc",
         "native/core/small_allocator.cc",
+        "native/core/stats_fields.cc",
+        "native/core/stats_page.cc",
         "native/core/verify.cc",
         "native/binding/addon.cc",
         "native/binding/args.cc",

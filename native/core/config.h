@@ -30,6 +30,12 @@ constexpr size_t kMaxDataBytes = size_t{1} << 30;
 constexpr size_t kMaxSlots = size_t{1} << 24;
 constexpr uint32_t kMaxTypes = 256;   // type ids are 0..255: they live in one header byte
 
+// The live statistics page is refreshed at most this often while the heap
+// is busy; the clock is looked at once every kPageCheckOps calls from
+// JavaScript, which keeps the cost per call to a decrement.
+constexpr uint64_t kPagePublishIntervalNs = 10'000'000;  // 10 ms
+constexpr uint32_t kPageCheckOps = 256;
+
 // A ref is slot:20 | granule:16 | tag:16, 52 bits, so it is always a safe
 // integer in JavaScript and can be split with plain arithmetic there.
 constexpr unsigned kRefTagBits = 16;

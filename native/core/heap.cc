@@ -1,5 +1,7 @@
 #include "heap.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -310,7 +312,42 @@ HeapStats Heap::stats() const {
                               counters.blocks_in_use,
                               counters.pools * blocks_per_pool(c) - counters.blocks_in_use});
   }
+  s.gc.enabled = collector_.enabled && collector_.thresholds[0] > 0;
+  s.gc.counts = collector_.counts();
+  s.gc.thresholds = collector_.thresholds;
+  s.gc.generations = collector_.stats();
+  s.gc.frozen = collector_.freeze_count();
+  s.gc.garbage = collector_.garbage().size();
+  s.gc.pauses = collector_.pauses();
   return s;
+}
+
+bool Heap::publish_to(const std::string& dir, const std::string& name, std::string* error) {
+  std::vector<double> values(stats_fields().size());
+  write_stats_values(stats(), values.data());
+  page_ = StatsPage::create(dir, name, id_, values.data(), error);
+  return page_ != nullptr;
+}
+
+void Heap::take_snapshot(double* values) {
+  write_stats_values(stats(), values);
+  if (page_ != nullptr) page_->publish(values);
+}
+
+void Heap::publish_now() {
+  if (page_ == nullptr) return;
+  std::vector<double> values(stats_fields().size());
+  take_snapshot(values.data());
+}
+
+void Heap::page_tick() {
+  ops_until_page_check_ = kPageCheckOps;
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  const uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
+  if (now_ns - last_publish_ns_ < kPagePublishIntervalNs) return;
+  last_publish_ns_ = now_ns;
+  publish_now();
 }
 
 std::vector<Block*> Heap::referrers(const std::vector<Block*>& targets) const {
@@ -335,6 +372,7 @@ size_t Heap::trim() { return small_.trim(); }
 void Heap::close() {
   if (closed_) return;
   closed_ = true;
+  page_.reset();  // the page goes at once, even if the memory waits for the outermost call
   if (depth_ == 0) release_memory();  // else the outermost Operation does it
 }
 
@@ -366,7 +404,9 @@ Heap::Operation::Operation(Heap& heap) : heap_(heap) {
 }
 
 Heap::Operation::~Operation() {
-  if (--heap_.depth_ == 0 && heap_.closed_) heap_.release_memory();
+  if (--heap_.depth_ != 0) return;
+  if (heap_.closed_) heap_.release_memory();
+  else if (heap_.page_ != nullptr && --heap_.ops_until_page_check_ == 0) heap_.page_tick();
 }
 
 }  // namespace refheap

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,6 +43,7 @@
 #include "registry.h"
 #include "small_allocator.h"
 #include "stats.h"
+#include "stats_page.h"
 #include "types.h"
 
 namespace refheap {
@@ -155,6 +157,17 @@ class Heap {
   HeapStats stats() const;
   size_t trim();
 
+  // The live statistics page (stats_page.h). Once published, the page is
+  // brought up to date every kPagePublishInterval or so while JavaScript
+  // calls into the heap (checked every kPageCheckOps operations), at every
+  // take_snapshot(), and whenever publish_now() is called; close() removes it.
+  bool publish_to(const std::string& dir, const std::string& name, std::string* error);
+  bool published() const { return page_ != nullptr; }
+  void publish_now();
+  // The statistics as stats_fields() values (`values` holds that many); the
+  // page, if any, gets the very same snapshot.
+  void take_snapshot(double* values);
+
   // Frees every block and unmaps everything. The heap accepts no more calls.
   void close();
   bool closed() const { return closed_; }
@@ -184,6 +197,7 @@ class Heap {
   void free_cascade(Block* dying);
   void run_finalizers();
   void release_memory();
+  void page_tick();
 
   uint64_t id_;
   bool closed_ = false;
@@ -208,6 +222,9 @@ class Heap {
   uint64_t tracked_blocks_ = 0;
   uint64_t allocations_ = 0;
   uint64_t frees_ = 0;
+  std::unique_ptr<StatsPage> page_;
+  uint32_t ops_until_page_check_ = kPageCheckOps;
+  uint64_t last_publish_ns_ = 0;  // CLOCK_MONOTONIC_COARSE
 };
 
 }  // namespace refheap

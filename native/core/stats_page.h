@@ -1,0 +1,94 @@
+// The live statistics page: a small shared file through which other
+// processes read a heap's statistics without stopping it (SPEC section 9),
+// the way the JVM's jstat reads hsperfdata.
+//
+// The file is <dir>/<pid>.<heapId>, mode 0600. It is filled under a
+// temporary name and renamed into place, so a reader never sees a half-made
+// page. Its layout, all numbers little-endian as written by this machine:
+//
+//   PageHeader (256 bytes, below)
+//   paths   field_count slots of kPathSlot bytes: each field's HeapStats
+//           path, NUL-padded (stats_fields.h)
+//   kinds   field_count bytes: FieldKind of each field
+//   values  field_count doubles, 8-byte aligned
+//
+// The page describes itself, so a reader needs only the header's offsets,
+// never its own copy of the field list. Versions only ever add fields.
+//
+// Consistency: one writer (the heap's thread) bumps `sequence` to an odd
+// number, writes the snapshot (values and published_ms), and bumps it to
+// the next even number. A reader reads `sequence`, the page, and `sequence`
+// again, and keeps the copy only if both reads are the same even number;
+// otherwise it tries again. The writer never waits for anyone.
+//
+// Removal: the destructor removes the file; so does exit() for every page
+// still open (a process.exit() skips the heaps' own cleanup). A killed
+// process leaves its files behind: readers check that the pid is alive.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stats_fields.h"
+
+namespace refheap {
+
+constexpr char kPageMagic[8] = {'r', 'e', 'f', 'h', 'e', 'a', 'p', 'S'};
+constexpr uint32_t kPageVersion = 1;
+constexpr size_t kPathSlot = kMaxFieldPath + 1;
+constexpr size_t kPageNameBytes = 128;
+
+struct PageHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_bytes;     // sizeof(PageHeader)
+  uint64_t page_bytes;       // the whole file
+  uint64_t sequence;         // odd while a snapshot is being written
+  uint64_t pid;
+  uint64_t thread_id;        // the Linux thread id of the heap's thread
+  uint64_t heap_id;
+  double created_ms;         // when the heap was created, ms since the Unix epoch
+  uint64_t process_start;    // field 22 of /proc/<pid>/stat (tells a reused pid apart); 0: unknown
+  double published_ms;       // when the current snapshot was written
+  uint32_t field_count;
+  uint32_t path_slot_bytes;  // kPathSlot
+  uint32_t paths_offset;
+  uint32_t kinds_offset;
+  uint32_t values_offset;
+  uint32_t name_bytes;       // UTF-8 bytes of `name` in use
+  char name[kPageNameBytes];
+  char reserved[24];
+};
+static_assert(sizeof(PageHeader) == 256, "readers rely on the header's layout");
+static_assert(offsetof(PageHeader, sequence) == 24 && offsetof(PageHeader, name) == 104,
+              "the reader in lib/stats-page.ts uses these offsets");
+
+class StatsPage {
+ public:
+  // Creates and maps the page of heap `heap_id`, named `name` (cut to
+  // kPageNameBytes on a character boundary), in directory `dir`, which the
+  // caller has checked (ours, 0700), holding `initial_values` from the
+  // start. nullptr with `error` set on failure.
+  static std::unique_ptr<StatsPage> create(const std::string& dir, const std::string& name, uint64_t heap_id,
+                                           const double* initial_values, std::string* error);
+  ~StatsPage();
+  StatsPage(const StatsPage&) = delete;
+  StatsPage& operator=(const StatsPage&) = delete;
+
+  // Writes one snapshot: stats_fields().size() values.
+  void publish(const double* values);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  StatsPage(std::string path, void* mapping, size_t bytes);
+
+  std::string path_;
+  PageHeader* header_;
+  size_t bytes_;
+};
+
+}  // namespace refheap
