@@ -7,6 +7,7 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import type { NativeHeap, Ref, TypeId } from './native';
+import type { HeapStats } from './stats';
 
 export interface GcInfo {
   generation: number;
@@ -32,15 +33,15 @@ export class Gc {
   debugOutput: (line: string) => void = (line) => process.stderr.write(line + '\n');
 
   readonly #native: NativeHeap;
-  readonly #heapName: () => string;
+  readonly #heap: { readonly name: string; stats(): HeapStats };
   readonly #finalizers = new Map<TypeId, (ref: Ref) => void>();
   // The addon holds this weakly (a strong hold would keep the heap alive
   // forever), so this object must.
   readonly #dispatcher = (kind: string, ...args: (number | string)[]) => this.#dispatch(kind, ...args);
 
-  constructor(native: NativeHeap, heapName: () => string) {
+  constructor(native: NativeHeap, heap: { readonly name: string; stats(): HeapStats }) {
     this.#native = native;
-    this.#heapName = heapName;
+    this.#heap = heap;
     native.setDispatcher(this.#dispatcher);
   }
 
@@ -112,7 +113,7 @@ export class Gc {
   }
   /** Per generation: collections, and blocks collected and uncollectable, cumulative. */
   getStats(): { collections: number; collected: number; uncollectable: number }[] {
-    return this.#native.gcState().generations;
+    return this.#heap.stats().gc.generations;
   }
 
   #dispatch(kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void {
@@ -141,7 +142,7 @@ export class Gc {
         }
       }
       const channel = phase === 'start' ? startChannel : stopChannel;
-      if (channel.hasSubscribers) channel.publish({ heap: this.#heapName(), ...info });
+      if (channel.hasSubscribers) channel.publish({ heap: this.#heap.name, ...info });
     }
   }
 }

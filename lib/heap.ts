@@ -4,10 +4,11 @@
  * `heap.alloc(64)` goes straight into the addon with no JavaScript hop in
  * between. Argument checks and errors happen there (native/binding).
  */
-import { createNativeHeap, layout, type NativeHeap, type Ref, type TypeId } from './native';
+import { createNativeHeap, layout, statsFields, type NativeHeap, type Ref, type TypeId } from './native';
 import { invalidArgType, outOfRange, RefheapError } from './errors';
 import { formatMallocStats } from './malloc-report';
-import { shapeStats, type HeapStats } from './stats';
+import { buildStats, type HeapStats } from './stats';
+import { publishHeap } from './stats-publisher';
 import { Gc } from './gc';
 
 export interface HeapOptions {
@@ -115,7 +116,7 @@ export class Heap implements Disposable {
     this.name = options.name ?? `heap-${native.heapId}`;
     native.gcSetThreshold(...thresholds);
     native.gcSetEnabled(autoCollect);
-    this.gc = new Gc(native, () => this.name);
+    this.gc = new Gc(native, this);
     this.alloc = native.alloc;
     this.allocMany = native.allocMany;
     this.retain = native.retain;
@@ -142,6 +143,7 @@ export class Heap implements Disposable {
     this.view = native.view;
     this.typeName = native.typeName;
     this.trim = native.trim;
+    if (this.publish) publishHeap(native, this.name);
   }
 
   /** A new block type; returns its id (type 0 is the built-in "block"). */
@@ -170,7 +172,8 @@ export class Heap implements Disposable {
 
   /** One consistent snapshot of the heap's counters. */
   stats(): HeapStats {
-    return shapeStats(this.name, this.#native.stats(), this.#native.gcState());
+    const identity = { name: this.name, pid: process.pid, heapId: this.#native.heapId };
+    return buildStats(identity, statsFields, this.#native.stats());
   }
 
   /** A text report laid out like CPython's `sys._debugmallocstats()`. */

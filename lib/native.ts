@@ -5,7 +5,7 @@
 import path from 'node:path';
 import load from 'node-gyp-build';
 import { RefheapError } from './errors';
-import type { GcStats, SizeClassStats } from './stats';
+import type { StatsField } from './stats';
 
 /** A positive safe integer naming one live block of one heap. */
 export type Ref = number;
@@ -40,7 +40,12 @@ export interface NativeHeap {
   view(ref: Ref): Uint8Array;
   defineType(name: string, hasFinalizer: boolean, uncollectable: boolean): TypeId;
   typeName(type: TypeId): string;
-  stats(): NativeStats;
+  /** The values of `statsFields`, in order; the live page gets the same snapshot. */
+  stats(): Float64Array;
+  /** Starts the live statistics page in `dir` (checked by the caller); throws ERR_STATS_PAGE. */
+  publishTo(dir: string, name: string): void;
+  /** Brings the live statistics page up to date (nothing without one). */
+  publishNow(): void;
   trim(): number;
   close(): void;
   isClosed(): boolean;
@@ -62,7 +67,6 @@ export interface NativeHeap {
   gcFreeze(): void;
   gcUnfreeze(): void;
   gcGetFreezeCount(): number;
-  gcState(): GcStats;
   /** Where finalizers, collection events and debug lines are delivered. */
   setDispatcher(dispatch: Dispatcher): void;
   /** Test hook: a full consistency check; '' when consistent. */
@@ -73,28 +77,6 @@ export interface NativeHeap {
 
 /** What the addon calls: ('finalize', ref, type), ('start' | 'stop', generation, collected, uncollectable, durationMs), ('debug', line). */
 export type Dispatcher = (kind: 'finalize' | 'start' | 'stop' | 'debug', ...args: (number | string)[]) => void;
-
-/** The core's counters, flat, named as in native/core/stats.h. */
-export interface NativeStats {
-  heapId: number;
-  mappedBytes: number;
-  peakMappedBytes: number;
-  allocatedBytes: number;
-  requestedBytes: number;
-  liveBlocks: number;
-  trackedBlocks: number;
-  allocations: number;
-  frees: number;
-  arenasCurrent: number;
-  arenasPeak: number;
-  arenasAllocatedTotal: number;
-  arenasFreedTotal: number;
-  poolsUsed: number;
-  poolsFree: number;
-  largeBlocks: number;
-  largeBytes: number;
-  sizeClasses: SizeClassStats[];
-}
 
 /** The block layout, defined once in native/core. */
 export interface Layout {
@@ -115,6 +97,8 @@ interface Addon {
   createHeap(maxBytes?: number): NativeHeap;
   setErrorClass(errorClass: typeof RefheapError): void;
   layout: Layout;
+  /** What each value of `stats()` is: its path in HeapStats. */
+  statsFields: StatsField[];
   /** Does nothing: the benchmarks' baseline for one Node-API call. */
   noop(): void;
 }
@@ -124,4 +108,5 @@ addon.setErrorClass(RefheapError);
 
 export const createNativeHeap = addon.createHeap;
 export const layout: Readonly<Layout> = addon.layout;
+export const statsFields: readonly StatsField[] = addon.statsFields;
 export const nativeNoop = addon.noop;

@@ -1,5 +1,9 @@
-/** The statistics of a heap (SPEC section 7), and how the core's flat counters map onto them. */
-import type { NativeStats } from './native';
+/**
+ * The statistics of a heap (SPEC section 7), and how they are built from the
+ * core's flat list of named values (native/core/stats_fields.h). Both
+ * `heap.stats()` and the CLI's reader of a live statistics page go through
+ * `buildStats`, so the two report the same thing in the same shape.
+ */
 
 export interface SizeClassStats {
   blockSize: number;
@@ -46,28 +50,41 @@ export interface HeapStats {
   gc: GcStats;
 }
 
-export function shapeStats(name: string, raw: NativeStats, gc: GcStats): HeapStats {
-  return {
-    name,
-    pid: process.pid,
-    heapId: raw.heapId,
-    mappedBytes: raw.mappedBytes,
-    peakMappedBytes: raw.peakMappedBytes,
-    allocatedBytes: raw.allocatedBytes,
-    requestedBytes: raw.requestedBytes,
-    liveBlocks: raw.liveBlocks,
-    trackedBlocks: raw.trackedBlocks,
-    allocations: raw.allocations,
-    frees: raw.frees,
-    arenas: {
-      current: raw.arenasCurrent,
-      peak: raw.arenasPeak,
-      allocatedTotal: raw.arenasAllocatedTotal,
-      freedTotal: raw.arenasFreedTotal,
-    },
-    pools: { used: raw.poolsUsed, free: raw.poolsFree },
-    sizeClasses: raw.sizeClasses,
-    largeBlocks: { count: raw.largeBlocks, bytes: raw.largeBytes },
-    gc,
-  };
+/** One value of the flat list: its path in HeapStats ("gc.generations.1.collected"). */
+export interface StatsField {
+  path: string;
+  boolean: boolean;
+}
+
+type Container = Record<string, unknown>;
+
+/** The container at `pieces`, made on the way: an array where the next piece is an index. */
+function containerAt(root: Container, pieces: string[], next: string): Container {
+  let node = root;
+  pieces.forEach((key, i) => {
+    const following = i + 1 < pieces.length ? (pieces[i + 1] as string) : next;
+    node[key] ??= /^\d+$/.test(following) ? [] : {};
+    node = node[key] as Container;
+  });
+  return node;
+}
+
+/** HeapStats from the values of `fields`, in the same order. */
+export function buildStats(
+  identity: { name: string; pid: number; heapId: number },
+  fields: readonly StatsField[],
+  values: ArrayLike<number>,
+): HeapStats {
+  const root: Container = { ...identity };
+  const lengths: [pieces: string[], length: number][] = [];
+  fields.forEach((field, i) => {
+    const pieces = field.path.split('.');
+    const leaf = pieces.pop() as string;
+    const value = values[i] as number;
+    if (leaf === 'length') lengths.push([pieces, value]);
+    else containerAt(root, pieces, leaf)[leaf] = field.boolean ? value !== 0 : value;
+  });
+  // Tables come with rows to spare; their `length` says how many are in use.
+  for (const [pieces, length] of lengths) (containerAt(root, pieces, '0') as unknown as unknown[]).length = length;
+  return root as unknown as HeapStats;
 }

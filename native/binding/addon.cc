@@ -5,6 +5,7 @@
 #include "args.h"
 #include "errors.h"
 #include "heap_handle.h"
+#include "../core/stats_fields.h"
 
 namespace refheap::binding {
 namespace {
@@ -44,6 +45,19 @@ Napi::Value set_error_class(const Napi::CallbackInfo& info) {
 
 // The block layout, for JavaScript that needs offsets (tests, a future
 // fast path): defined once in the core, read from here.
+// The names of the values heap.stats() returns: [{ path, boolean }], in order.
+Napi::Array stats_field_list(Napi::Env env) {
+  const std::vector<StatsField>& fields = stats_fields();
+  Napi::Array list = Napi::Array::New(env, fields.size());
+  for (size_t i = 0; i < fields.size(); i++) {
+    Napi::Object field = Napi::Object::New(env);
+    field.Set("path", Napi::String::New(env, fields[i].path));
+    field.Set("boolean", Napi::Boolean::New(env, fields[i].kind == FieldKind::kBoolean));
+    list.Set(static_cast<uint32_t>(i), field);
+  }
+  return list;
+}
+
 Napi::Object layout(Napi::Env env) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("granule", Napi::Number::New(env, kGranule));
@@ -69,6 +83,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("createHeap", Napi::Function::New(env, create_heap, "createHeap"));
   exports.Set("setErrorClass", Napi::Function::New(env, set_error_class, "setErrorClass"));
   exports.Set("layout", layout(env));
+  exports.Set("statsFields", stats_field_list(env));
   exports.Set("noop", Napi::Function::New(env, noop, "noop"));
   return exports;
 }

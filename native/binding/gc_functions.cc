@@ -158,33 +158,6 @@ Napi::Value get_freeze_count(HeapHandle& h, const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(h.heap.gc().freeze_count()));
 }
 
-// Everything stats().gc reports, in one call.
-Napi::Value gc_state(HeapHandle& h, const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const Collector& gc = h.heap.gc();
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("enabled", Napi::Boolean::New(env, gc.enabled && gc.thresholds[0] > 0));
-  out.Set("counts", number_array(env, gc.counts().data(), kGenerations));
-  out.Set("thresholds", number_array(env, gc.thresholds.data(), kGenerations));
-  Napi::Array generations = Napi::Array::New(env, kGenerations);
-  for (unsigned g = 0; g < kGenerations; g++) {
-    Napi::Object row = Napi::Object::New(env);
-    row.Set("collections", Napi::Number::New(env, static_cast<double>(gc.stats()[g].collections)));
-    row.Set("collected", Napi::Number::New(env, static_cast<double>(gc.stats()[g].collected)));
-    row.Set("uncollectable", Napi::Number::New(env, static_cast<double>(gc.stats()[g].uncollectable)));
-    generations.Set(g, row);
-  }
-  out.Set("generations", generations);
-  out.Set("frozen", Napi::Number::New(env, static_cast<double>(gc.freeze_count())));
-  out.Set("garbage", Napi::Number::New(env, static_cast<double>(gc.garbage().size())));
-  Napi::Object pauses = Napi::Object::New(env);
-  pauses.Set("lastMs", Napi::Number::New(env, gc.pauses().last_ms));
-  pauses.Set("maxMs", Napi::Number::New(env, gc.pauses().max_ms));
-  pauses.Set("totalMs", Napi::Number::New(env, gc.pauses().total_ms));
-  out.Set("pauses", pauses);
-  return out;
-}
-
 Napi::Value set_dispatcher(HeapHandle& h, const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) {
     throw_invalid_type(info.Env(), "dispatcher", "a function", info[0]);
@@ -217,7 +190,6 @@ void add_gc_functions(Napi::Env env, Napi::Object object, HeapHandle* handle) {
   add_heap_function(env, object, handle, "gcFreeze", guarded<freeze>);
   add_heap_function(env, object, handle, "gcUnfreeze", guarded<unfreeze>);
   add_heap_function(env, object, handle, "gcGetFreezeCount", guarded<get_freeze_count>);
-  add_heap_function(env, object, handle, "gcState", guarded<gc_state>);
   add_heap_function(env, object, handle, "setDispatcher", guarded<set_dispatcher>);
 }
 

@@ -335,26 +335,41 @@ Napi::Value type_name(HeapHandle& h, const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), *name);
 }
 
+// The statistics as the values of stats_fields(), in order (lib/stats.ts
+// names them); the live page gets the same snapshot.
 Napi::Value stats(HeapHandle& h, const Napi::CallbackInfo& info) {
+  Napi::Float64Array values = Napi::Float64Array::New(info.Env(), stats_fields().size());
+  h.heap.take_snapshot(values.Data());
+  return values;
+}
+
+// publishTo(dir, name): the live statistics page, in a directory the caller
+// has checked. An OS failure throws ERR_STATS_PAGE with the OS's reason.
+Napi::Value publish_to(HeapHandle& h, const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const HeapStats s = h.heap.stats();
-  Napi::Object out = Napi::Object::New(env);
-#define REFHEAP_SET_COUNTER(field, js_name) out.Set(js_name, Napi::Number::New(env, static_cast<double>(s.field)));
-  REFHEAP_HEAP_COUNTERS(REFHEAP_SET_COUNTER)
-#undef REFHEAP_SET_COUNTER
-  out.Set("heapId", Napi::Number::New(env, static_cast<double>(h.heap.id())));
-  Napi::Array classes = Napi::Array::New(env, s.size_classes.size());
-  for (size_t i = 0; i < s.size_classes.size(); i++) {
-    const SizeClassStats& c = s.size_classes[i];
-    Napi::Object row = Napi::Object::New(env);
-    row.Set("blockSize", Napi::Number::New(env, c.block_size));
-    row.Set("pools", Napi::Number::New(env, static_cast<double>(c.pools)));
-    row.Set("blocksInUse", Napi::Number::New(env, static_cast<double>(c.blocks_in_use)));
-    row.Set("blocksFree", Napi::Number::New(env, static_cast<double>(c.blocks_free)));
-    classes.Set(static_cast<uint32_t>(i), row);
+  if (!info[0].IsString()) {
+    throw_invalid_type(env, "dir", "of type string", info[0]);
+    return {};
   }
-  out.Set("sizeClasses", classes);
-  return out;
+  if (!info[1].IsString()) {
+    throw_invalid_type(env, "name", "of type string", info[1]);
+    return {};
+  }
+  if (h.heap.published()) {
+    throw_refheap_error(env, "ERR_STATS_PAGE", "The heap already publishes a statistics page");
+    return {};
+  }
+  std::string error;
+  if (!h.heap.publish_to(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), &error)) {
+    throw_refheap_error(env, "ERR_STATS_PAGE", error);
+    return {};
+  }
+  return env.Undefined();
+}
+
+Napi::Value publish_now(HeapHandle& h, const Napi::CallbackInfo& info) {
+  h.heap.publish_now();
+  return info.Env().Undefined();
 }
 
 Napi::Value trim(HeapHandle& h, const Napi::CallbackInfo& info) {
@@ -465,6 +480,8 @@ const Entry kFunctions[] = {
     {"defineType", guarded<define_type>},
     {"typeName", guarded<type_name>},
     {"stats", guarded<stats>},
+    {"publishTo", guarded<publish_to>},
+    {"publishNow", guarded<publish_now>},
     {"trim", guarded<trim>},
     {"verify", guarded<verify>},
     {"failNthMapping", guarded<fail_nth_mapping>},
