@@ -1,14 +1,21 @@
 /**
  * The `refheap` command line. Exit status: 0 success, 1 failure (a failed
- * check included), 2 usage error.
+ * check, a heap that cannot be found or read), 2 usage error.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { runStress, STRESS_SHAPES, type StressReport, type StressShape } from './stress';
+import { STRESS_SHAPES } from './stress';
+import { ps } from './commands/ps';
+import { show } from './commands/show';
+import { parseInterval, stat } from './commands/stat';
+import { stress, type StressFlags } from './commands/stress';
+import { CommandError, parseTarget, type Target } from './commands/target';
 
 function positiveInteger(what: string) {
   return (value: string): number => {
     const number = Number(value);
-    if (!Number.isSafeInteger(number) || number <= 0) throw new InvalidArgumentError(`${what} must be a positive integer.`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number <= 0) {
+      throw new InvalidArgumentError(`${what} must be a positive integer.`);
+    }
     return number;
   };
 }
@@ -19,68 +26,36 @@ function positiveNumber(value: string): number {
   return number;
 }
 
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-
-function describe(report: StressReport): string {
-  return [
-    `${report.shape}: ${report.rounds} graphs of ${report.blocksPerGraph} blocks in ${report.seconds.toFixed(1)} s, ` +
-      `${(report.blocksPerSecond / 1e6).toFixed(2)} M blocks/s`,
-    `  collections ${report.collections}, ${report.collected} blocks collected, ` +
-      `pauses max ${report.pauseMaxMs.toFixed(2)} ms, total ${report.pauseTotalMs.toFixed(1)} ms`,
-    `  mapped: peak ${mib(report.peakMappedBytes)}, after ${mib(report.mappedBytesAfter)}; ` +
-      `RSS before ${mib(report.rssBefore)}, peak ${mib(report.rssPeak)}, after ${mib(report.rssAfter)}`,
-    `  ${report.invariantChecks} full heap checks: ${report.ok ? 'passed' : `FAILED: ${report.problem}`}`,
-  ].join('\n');
-}
-
-/** A one-line progress bar on a terminal; nothing when stderr is piped. */
-function progressBar(label: string): ((fraction: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  let last = -1;
-  return (fraction) => {
-    const filled = Math.min(30, Math.floor(fraction * 30));
-    if (filled === last) return;
-    last = filled;
-    process.stderr.write(`\r${label.padEnd(7)} [${'#'.repeat(filled)}${' '.repeat(30 - filled)}] ${Math.floor(Math.min(1, fraction) * 100)}%`);
-  };
-}
-
-interface StressFlags {
-  blocks: number;
-  shape?: StressShape;
-  seconds: number;
-  maxBytes?: number;
-  json?: boolean;
-}
-
-function stress(flags: StressFlags): number {
-  const shapes = flags.shape ? [flags.shape] : [...STRESS_SHAPES];
-  const reports = shapes.map((shape) => {
-    const bar = flags.json ? undefined : progressBar(shape);
-    const report = runStress({
-      blocks: flags.blocks,
-      shape,
-      seconds: flags.seconds / shapes.length,
-      maxBytes: flags.maxBytes,
-      onProgress: bar,
-    });
-    if (bar) process.stderr.write('\r\x1b[K');
-    if (!flags.json) console.log(describe(report));
-    return report;
-  });
-  const ok = reports.every((r) => r.ok);
-  if (flags.json) console.log(JSON.stringify({ ok, reports }, null, 2));
-  else console.log(ok ? 'stress: every check passed' : 'stress: FAILED');
-  return ok ? 0 : 1;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  let code = 0;
-  const program = new Command('refheap')
-    .description('refheap: CPython-style memory management for Node.js, off V8\'s heap')
+function program(setCode: (code: number | Promise<number>) => void): Command {
+  const root = new Command('refheap')
+    .description("refheap: CPython-style memory management for Node.js, off V8's heap")
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
-  program
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+    .showHelpAfterError('(add --help for usage)');
+  root
+    .command('ps')
+    .description('list the heaps that publish live statistics, in every process of yours')
+    .option('--json', 'a JSON array: [{ pid, heapId, name, mappedBytes, liveBlocks, collections }]')
+    .action((flags: { json?: boolean }) => setCode(ps(flags)));
+  root
+    .command('stat')
+    .description("sample one heap's statistics every interval, one row per sample (like jstat -gcutil)")
+    .argument('<target>', '<pid> or <pid>.<heap>, as `refheap ps` lists them', parseTarget)
+    .argument('[interval]', 'time between samples: 500, 250ms, 2s (default: 1s)', parseInterval)
+    .argument('[count]', 'number of samples (default: until interrupted, or the heap ends)', positiveInteger('count'))
+    .helpOption('--help', 'display help for command')
+    .option('-h, --header-every <n>', 'repeat the header every n rows', positiveInteger('-h'))
+    .action((target: Target, interval: number | undefined, samples: number | undefined, flags: { headerEvery?: number }) => {
+      const once = interval === undefined;
+      setCode(stat(target, interval ?? 1000, samples ?? (once ? 1 : Infinity), flags.headerEvery ?? Infinity));
+    });
+  root
+    .command('show')
+    .description("everything one heap's live statistics say, with its size-class table")
+    .argument('<target>', '<pid> or <pid>.<heap>, as `refheap ps` lists them', parseTarget)
+    .option('--json', 'HeapStats, as heap.stats() returns it in the process itself')
+    .action((target: Target, flags: { json?: boolean }) => setCode(show(target, flags)));
+  root
     .command('stress')
     .description('allocate real memory, build and drop graphs, let the collector work, check the heap')
     .option('--blocks <n>', 'blocks per graph', positiveInteger('blocks'), 100_000)
@@ -88,17 +63,25 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seconds <s>', 'how long to run in all', positiveNumber, 5)
     .option('--max-bytes <b>', 'cap on bytes mapped from the OS', positiveInteger('max-bytes'))
     .option('--json', 'one JSON document instead of text')
-    .action((flags: StressFlags) => {
-      code = stress(flags);
-    });
+    .action((flags: StressFlags) => setCode(stress(flags)));
+  return root;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code: number | Promise<number> = 0;
   try {
-    await program.parseAsync(argv);
+    await program((result) => (code = result)).parseAsync(argv);
+    return await code;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      // --help and --version end here too, successfully.
-      return error.exitCode === 0 ? 0 : 2;
+    // --help and --version end here too, successfully.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof CommandError) {
+      process.stderr.write(`refheap: ${error.message}\n`);
+      return 1;
     }
-    throw error;
+    // Anything else is a bug, but still one line, not a stack trace.
+    process.stderr.write(`refheap: ${(error as Error)?.message ?? String(error)}\n`);
+    if (process.env.REFHEAP_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
+    return 1;
   }
-  return code;
 }

@@ -1,0 +1,191 @@
+/**
+ * Reading a live statistics page (the writer and the layout are described in
+ * native/core/stats_page.h). The reader trusts nothing in the file: it
+ * refuses links, files of another owner or mode, and anything truncated or
+ * malformed, each with a message that says which.
+ */
+import fs from 'node:fs';
+import { currentUid } from './stats-dir';
+import { buildStats, type HeapStats, type StatsField } from './stats';
+
+/** The header's fields and their offsets (PageHeader in stats_page.h). */
+const HEADER = {
+  bytes: 256,
+  version: 8,
+  headerBytes: 12,
+  pageBytes: 16,
+  sequence: 24,
+  pid: 32,
+  threadId: 40,
+  heapId: 48,
+  createdMs: 56,
+  processStart: 64,
+  publishedMs: 72,
+  fieldCount: 80,
+  pathSlotBytes: 84,
+  pathsOffset: 88,
+  kindsOffset: 92,
+  valuesOffset: 96,
+  nameBytes: 100,
+  name: 104,
+  nameCapacity: 128,
+} as const;
+const MAGIC = 'refheapS';
+const MAX_FIELDS = 100_000;
+/** A writer holds its sequence odd for well under a microsecond; this many tries mean something is wrong. */
+const MAX_TRIES = 10_000;
+
+export interface StatsPage {
+  path: string;
+  pid: number;
+  heapId: number;
+  threadId: number;
+  name: string;
+  /** When the heap was created and when this snapshot was written, ms since the Unix epoch. */
+  createdMs: number;
+  publishedMs: number;
+  /** The process's start time in clock ticks after boot (0: unknown); tells a reused pid apart. */
+  processStart: number;
+  /** Snapshots written so far. */
+  snapshots: number;
+  stats: HeapStats;
+}
+
+export class StatsPageError extends Error {
+  readonly code = 'ERR_STATS_PAGE';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path}: ${reason}`);
+    this.name = 'StatsPageError';
+  }
+}
+
+function u64(buffer: Buffer, offset: number): number {
+  return Number(buffer.readBigUInt64LE(offset));
+}
+
+/** Opens `path` for reading after checking what it is; the file descriptor. */
+function openChecked(path: string): { fd: number; size: number } {
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO planted in the directory must not hang the reader.
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new StatsPageError(path, 'is a symbolic link; refusing to follow it');
+    if (code === 'ENOENT') throw new StatsPageError(path, 'no longer exists (the heap was closed)');
+    throw new StatsPageError(path, `cannot be opened: ${(error as Error).message}`);
+  }
+  const info = fs.fstatSync(fd);
+  const refuse = (reason: string): never => {
+    fs.closeSync(fd);
+    throw new StatsPageError(path, reason);
+  };
+  if (!info.isFile()) refuse('is not a regular file');
+  if (info.uid !== currentUid()) refuse(`belongs to uid ${info.uid}, not to you`);
+  const mode = info.mode & 0o777;
+  if (mode !== 0o600) refuse(`has mode 0${mode.toString(8)}; a statistics page has mode 0600`);
+  if (info.size < HEADER.bytes) refuse(`is truncated: ${info.size} bytes, less than a header`);
+  return { fd, size: info.size };
+}
+
+function readAt(fd: number, buffer: Buffer, position: number, length = buffer.length): number {
+  return fs.readSync(fd, buffer, 0, length, position);
+}
+
+/**
+ * One consistent copy of the page: the sequence is read before and after
+ * the copy, and the copy is kept only if both are the same even number.
+ */
+function consistentCopy(path: string, fd: number, size: number): Buffer {
+  const page = Buffer.alloc(size);
+  const sequence = Buffer.alloc(8);
+  for (let tries = 0; tries < MAX_TRIES; tries++) {
+    if (readAt(fd, sequence, HEADER.sequence) !== 8) break;
+    const before = sequence.readBigUInt64LE(0);
+    if (before % 2n === 1n) continue;
+    if (readAt(fd, page, 0) !== size) break;
+    if (readAt(fd, sequence, HEADER.sequence) !== 8) break;
+    if (sequence.readBigUInt64LE(0) === before && page.readBigUInt64LE(HEADER.sequence) === before) return page;
+  }
+  if (fs.fstatSync(fd).size !== size) throw new StatsPageError(path, 'changed size while being read');
+  throw new StatsPageError(path, `was being rewritten on each of ${MAX_TRIES} reads`);
+}
+
+function parseFields(path: string, page: Buffer): { fields: StatsField[]; values: number[] } {
+  const malformed = (reason: string): never => {
+    throw new StatsPageError(path, `is malformed: ${reason}`);
+  };
+  const count = page.readUInt32LE(HEADER.fieldCount);
+  const slot = page.readUInt32LE(HEADER.pathSlotBytes);
+  const paths = page.readUInt32LE(HEADER.pathsOffset);
+  const kinds = page.readUInt32LE(HEADER.kindsOffset);
+  const values = page.readUInt32LE(HEADER.valuesOffset);
+  const headerBytes = page.readUInt32LE(HEADER.headerBytes);
+  if (count === 0 || count > MAX_FIELDS) malformed(`${count} fields`);
+  if (slot < 2 || slot > 256) malformed(`path slots of ${slot} bytes`);
+  const within = (offset: number, bytes: number) => offset >= headerBytes && offset + bytes <= page.length;
+  if (!within(paths, count * slot)) malformed('the field paths lie outside the page');
+  if (!within(kinds, count)) malformed('the field kinds lie outside the page');
+  if (values % 8 !== 0 || !within(values, count * 8)) malformed('the values lie outside the page');
+  const fields: StatsField[] = [];
+  const numbers: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const raw = page.subarray(paths + i * slot, paths + (i + 1) * slot);
+    const end = raw.indexOf(0);
+    const fieldPath = raw.toString('latin1', 0, end < 0 ? slot : end);
+    if (end < 0 || !/^[A-Za-z]\w*(\.\w+)*$/.test(fieldPath)) malformed(`field ${i} has no valid path`);
+    const kind = page.readUInt8(kinds + i);
+    if (kind > 1) malformed(`field ${fieldPath} has unknown kind ${kind}`);
+    const value = page.readDoubleLE(values + i * 8);
+    if (!Number.isFinite(value) || value < 0) malformed(`field ${fieldPath} holds ${value}`);
+    fields.push({ path: fieldPath, boolean: kind === 1 });
+    numbers.push(value);
+  }
+  return { fields, values: numbers };
+}
+
+/** Reads, checks and decodes the page at `path`; throws StatsPageError. `required`: paths the page must have. */
+export function readStatsPage(path: string, required: readonly StatsField[] = []): StatsPage {
+  const { fd, size } = openChecked(path);
+  let page: Buffer;
+  try {
+    const header = Buffer.alloc(HEADER.bytes);
+    readAt(fd, header, 0);
+    if (header.toString('latin1', 0, 8) !== MAGIC) throw new StatsPageError(path, 'is not a refheap statistics page');
+    const version = header.readUInt32LE(HEADER.version);
+    if (version < 1) throw new StatsPageError(path, `is malformed: version ${version}`);
+    const pageBytes = u64(header, HEADER.pageBytes);
+    if (header.readUInt32LE(HEADER.headerBytes) < HEADER.bytes || pageBytes < HEADER.bytes) {
+      throw new StatsPageError(path, 'is malformed: impossible sizes in its header');
+    }
+    if (size < pageBytes) throw new StatsPageError(path, `is truncated: ${size} of ${pageBytes} bytes`);
+    if (size > pageBytes) throw new StatsPageError(path, `is malformed: ${size} bytes, its header says ${pageBytes}`);
+    page = consistentCopy(path, fd, size);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const nameBytes = page.readUInt32LE(HEADER.nameBytes);
+  if (nameBytes > HEADER.nameCapacity) throw new StatsPageError(path, `is malformed: a name of ${nameBytes} bytes`);
+  const { fields, values } = parseFields(path, page);
+  const present = new Set(fields.map((field) => field.path));
+  const missing = required.find((field) => !present.has(field.path));
+  if (missing) throw new StatsPageError(path, `is malformed: it has no field ${missing.path}`);
+  const identity = {
+    name: page.toString('utf8', HEADER.name, HEADER.name + nameBytes),
+    pid: u64(page, HEADER.pid),
+    heapId: u64(page, HEADER.heapId),
+  };
+  return {
+    path,
+    ...identity,
+    threadId: u64(page, HEADER.threadId),
+    createdMs: page.readDoubleLE(HEADER.createdMs),
+    publishedMs: page.readDoubleLE(HEADER.publishedMs),
+    processStart: u64(page, HEADER.processStart),
+    snapshots: u64(page, HEADER.sequence) / 2,
+    stats: buildStats(identity, fields, values),
+  };
+}

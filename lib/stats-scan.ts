@@ -1,0 +1,99 @@
+/**
+ * Finding the live statistics pages in the stats directory. Pages of
+ * processes that are gone (killed before they could remove them, or whose
+ * pid now names another process) are skipped and removed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { currentUid, directoryProblem } from './stats-dir';
+import { readStatsPage, StatsPageError, type StatsPage } from './stats-page';
+import { statsFields } from './native';
+
+const PAGE_NAME = /^(\d+)\.(\d+)$/;
+const TEMPORARY_NAME = /^\.(\d+)\.\d+\.new$/;
+
+export interface Scan {
+  pages: StatsPage[];
+  /** One line per file that was refused. */
+  problems: string[];
+  /** Files of dead processes that were removed. */
+  removed: string[];
+}
+
+/** Field 22 of /proc/<pid>/stat (start time in ticks after boot), or undefined where there is no /proc. */
+function processStartOf(pid: number): number | undefined {
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[22 - 3]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` runs, and is the same process that wrote a page recording `processStart` (0: unknown). */
+export function processAlive(pid: number, processStart = 0): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const start = processStartOf(pid);
+  return processStart === 0 || start === undefined || start === processStart;
+}
+
+/** Removes a file we made, never anything else: a regular file of ours. */
+function removeOwnFile(file: string): boolean {
+  try {
+    const info = fs.lstatSync(file);
+    if (!info.isFile() || info.uid !== currentUid()) return false;
+    fs.unlinkSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pages in `dir`, optionally only those of `pid` (and `heapId`), sorted by pid and heap id. */
+export function scanPages(dir: string, only: { pid?: number; heapId?: number } = {}): Scan {
+  const scan: Scan = { pages: [], problems: [], removed: [] };
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return scan;  // no heap has published yet
+    scan.problems.push(`cannot read ${dir}: ${(error as Error).message}`);
+    return scan;
+  }
+  const problem = directoryProblem(dir);
+  if (problem !== undefined) {
+    scan.problems.push(`refusing ${dir}: ${problem}`);
+    return scan;
+  }
+  const entries = names
+    .map((name) => ({ name, match: PAGE_NAME.exec(name) }))
+    .filter((entry) => entry.match !== null)
+    .map(({ name, match }) => ({ file: path.join(dir, name), pid: Number(match![1]), heapId: Number(match![2]) }))
+    .filter((entry) => (only.pid === undefined || entry.pid === only.pid) && (only.heapId === undefined || entry.heapId === only.heapId))
+    .sort((a, b) => a.pid - b.pid || a.heapId - b.heapId);
+  for (const entry of entries) {
+    try {
+      const page = readStatsPage(entry.file, statsFields);
+      if (page.pid !== entry.pid || page.heapId !== entry.heapId) {
+        throw new StatsPageError(entry.file, `is malformed: it says it is ${page.pid}.${page.heapId}`);
+      }
+      if (processAlive(page.pid, page.processStart)) scan.pages.push(page);
+      else if (removeOwnFile(entry.file)) scan.removed.push(entry.file);
+    } catch (error) {
+      if (!(error instanceof StatsPageError)) throw error;
+      // A dead process may have left a page half-written: remove it quietly.
+      if (!processAlive(entry.pid) && removeOwnFile(entry.file)) scan.removed.push(entry.file);
+      else scan.problems.push(`skipping ${error.message}`);
+    }
+  }
+  for (const name of names) {
+    const match = TEMPORARY_NAME.exec(name);
+    if (match && !processAlive(Number(match[1])) && removeOwnFile(path.join(dir, name))) scan.removed.push(path.join(dir, name));
+  }
+  return scan;
+}
