@@ -20,26 +20,31 @@ export interface Scan {
   removed: string[];
 }
 
-/** Field 22 of /proc/<pid>/stat (start time in ticks after boot), or undefined where there is no /proc. */
-function processStartOf(pid: number): number | undefined {
+/** From /proc/<pid>/stat: the state letter and field 22, the start time in ticks after boot. */
+function procStat(pid: number): { state: string; start: number } | undefined {
   try {
     const line = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[22 - 3]);
+    const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');  // fields from number 3 on
+    return { state: fields[0]!, start: Number(fields[22 - 3]) };
   } catch {
     return undefined;
   }
 }
 
-/** Whether `pid` runs, and is the same process that wrote a page recording `processStart` (0: unknown). */
+/**
+ * Whether `pid` runs, and is the same process that wrote a page recording
+ * `processStart` (0: unknown). A zombie has ended: its parent just has not
+ * collected its status yet.
+ */
 export function processAlive(pid: number, processStart = 0): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  const start = processStartOf(pid);
-  return processStart === 0 || start === undefined || start === processStart;
+  const stat = procStat(pid);
+  if (stat === undefined) return true;  // no /proc: kill() is all we know
+  return stat.state !== 'Z' && stat.state !== 'X' && (processStart === 0 || stat.start === processStart);
 }
 
 /** Removes a file we made, never anything else: a regular file of ours. */

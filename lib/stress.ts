@@ -85,7 +85,7 @@ function link(heap: Heap, refs: Float64Array, shape: StressShape, random: () => 
 }
 
 export function runStress(options: StressOptions): StressReport {
-  const heap = new Heap({ name: `stress-${options.shape}`, maxBytes: options.maxBytes, publish: false });
+  const heap = new Heap({ name: `stress-${options.shape}`, maxBytes: options.maxBytes });
   const random = makeRandom(0x5eed);
   const rssBefore = rss();
   let rssPeak = rssBefore;

@@ -211,6 +211,33 @@ describe('refheap stat', () => {
   });
 });
 
+describe('refheap stat <pid>', () => {
+  it('follows the process from one heap to the next, as during refheap stress', async () => {
+    // One heap at a time, replaced every 150 ms, four times, then the process ends.
+    const source = `
+      const { Heap } = require(${JSON.stringify(ROOT)});
+      let heap = new Heap({ name: 'generation-0' });
+      console.log(process.pid);
+      let n = 0;
+      const timer = setInterval(() => {
+        heap.close();
+        if (++n === 4) return clearInterval(timer);
+        heap = new Heap({ name: 'generation-' + n });
+        heap.allocMany(100 * n, 8);
+      }, 150);
+    `;
+    const child = spawn(process.execPath, ['-e', source], { env: ENV, cwd: ROOT });
+    children.push(child);
+    const pid = Number((await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next()).value);
+    const result = spawnSync(process.execPath, [BIN, 'stat', String(pid), '50'], { encoding: 'utf8', env: ENV, timeout: 30_000 });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`process ${pid} has exited`);
+    const switches = result.stdout.split('\n').filter((line) => line.startsWith('# now heap'));
+    expect(switches.length).toBeGreaterThanOrEqual(2);
+    expect(switches[0]).toMatch(new RegExp(`^# now heap ${pid}\\.\\d+ "generation-[1-3]"$`));
+  });
+});
+
 describe('errors', () => {
   it('a pid without heaps is one line, no stack trace, exit 1', () => {
     for (const args of [['stat', '999999999'], ['show', '999999999'], ['show', '1.999999', '--json']]) {

@@ -7,6 +7,8 @@ import { InvalidArgumentError } from 'commander';
 import type { HeapStats } from '../stats';
 import type { StatsPage } from '../stats-page';
 import { bytes, count, percent } from './format';
+import { statsDirectory } from '../stats-dir';
+import { processAlive, scanPages } from '../stats-scan';
 import { CommandError, findPage, type Target } from './target';
 
 // Each column and its width (values wider than that push the row out).
@@ -46,28 +48,52 @@ function row(stats: HeapStats, allocationsPerSecond: number | undefined): string
   ];
 }
 
+/**
+ * The page to sample next: the same heap while it lives. Given a pid alone,
+ * stat follows the process rather than one heap: when its heap is replaced
+ * by another (as `refheap stress` does for each shape), it goes on with the
+ * new one. undefined: nothing to sample this time; null: the end.
+ */
+function nextPage(target: Target, current: StatsPage): StatsPage | undefined | null {
+  const fixed = { pid: current.pid, heapId: current.heapId };
+  try {
+    return findPage(fixed);
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error;
+  }
+  if (target.heapId === undefined && processAlive(current.pid, current.processStart)) {
+    const scan = scanPages(statsDirectory(), { pid: current.pid });
+    return scan.pages.length === 1 ? scan.pages[0] : undefined;  // between heaps, or several: wait
+  }
+  const what = target.heapId === undefined ? `process ${current.pid} has exited` : `heap ${fixed.pid}.${fixed.heapId} is gone`;
+  process.stderr.write(`refheap: ${what}\n`);
+  return null;
+}
+
 export async function stat(target: Target, intervalMs: number, samples: number, headerEvery: number): Promise<number> {
   let page: StatsPage = findPage(target);
-  const fixed = { pid: page.pid, heapId: page.heapId };
-  const start = Date.now();
   let previous: StatsPage | undefined;
-  for (let n = 0; n < samples; n++) {
+  let rows = 0;
+  const start = Date.now();
+  for (let n = 0; rows < samples; n++) {
     if (n > 0) {
       await sleep(Math.max(0, start + n * intervalMs - Date.now()));
-      try {
-        page = findPage(fixed);
-      } catch (error) {
-        if (!(error instanceof CommandError)) throw error;
-        process.stderr.write(`refheap: heap ${fixed.pid}.${fixed.heapId} is gone\n`);
-        return 0;
+      const next = nextPage(target, page);
+      if (next === null) return 0;
+      if (next === undefined) continue;
+      if (next.heapId !== page.heapId) {
+        console.log(`# now heap ${next.pid}.${next.heapId} "${next.name}"`);
+        previous = undefined;
       }
+      page = next;
     }
-    if (n % headerEvery === 0) console.log(line(HEADER));
+    if (rows % headerEvery === 0 || previous === undefined) console.log(line(HEADER));
     // The rate between the two snapshots' own times; the first row has none.
     const seconds = previous ? (page.publishedMs - previous.publishedMs) / 1000 : 0;
     const allocations = previous ? page.stats.allocations - previous.stats.allocations : 0;
     console.log(line(row(page.stats, previous ? (seconds > 0 ? allocations / seconds : 0) : undefined)));
     previous = page;
+    rows++;
   }
   return 0;
 }
