@@ -93,7 +93,7 @@ export function scanPages(dir: string, only: { pid?: number; heapId?: number } =
       if (!(error instanceof StatsPageError)) throw error;
       // A dead process may have left a page half-written: remove it quietly.
       if (!processAlive(entry.pid) && removeOwnFile(entry.file)) scan.removed.push(entry.file);
-      else scan.problems.push(`skipping ${error.message}`);
+      else scan.problems.push(error.message);
     }
   }
   for (const name of names) {

@@ -5,7 +5,7 @@ import { bytes, count, duration, table } from './format';
 
 export function ps(flags: { json?: boolean }): number {
   const scan = scanPages(statsDirectory());
-  for (const problem of scan.problems) process.stderr.write(`refheap: ${problem}\n`);
+  for (const problem of scan.problems) process.stderr.write(`refheap: skipping ${problem}\n`);
   const heaps = scan.pages.map((page) => ({
     pid: page.pid,
     heapId: page.heapId,

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -143,7 +142,7 @@ std::unique_ptr<StatsPage> StatsPage::create(const std::string& dir, const std::
     bytes_at[kinds_offset + i] = static_cast<char>(fields[i].kind);
   }
 
-  std::unique_ptr<StatsPage> page(new StatsPage(path, mapping, bytes));
+  std::unique_ptr<StatsPage> page(new StatsPage(path, mapping, bytes, values_offset, count));
   page->publish(initial_values);
   if (rename(temporary.c_str(), path.c_str()) != 0) {
     *error = os_error("publish", path);
@@ -156,8 +155,12 @@ std::unique_ptr<StatsPage> StatsPage::create(const std::string& dir, const std::
   return page;
 }
 
-StatsPage::StatsPage(std::string path, void* mapping, size_t bytes)
-    : path_(std::move(path)), header_(static_cast<PageHeader*>(mapping)), bytes_(bytes) {}
+StatsPage::StatsPage(std::string path, void* mapping, size_t bytes, size_t values_offset, size_t field_count)
+    : path_(std::move(path)),
+      header_(static_cast<PageHeader*>(mapping)),
+      bytes_(bytes),
+      values_(reinterpret_cast<double*>(static_cast<char*>(mapping) + values_offset)),
+      field_count_(field_count) {}
 
 StatsPage::~StatsPage() {
   if (header_ == nullptr) return;  // never made it into place (create)
@@ -171,8 +174,7 @@ void StatsPage::publish(const double* values) {
   const uint64_t sequence = __atomic_load_n(&header_->sequence, __ATOMIC_RELAXED);
   __atomic_store_n(&header_->sequence, sequence + 1, __ATOMIC_RELAXED);
   __atomic_thread_fence(__ATOMIC_RELEASE);
-  std::memcpy(reinterpret_cast<char*>(header_) + header_->values_offset, values,
-              header_->field_count * sizeof(double));
+  std::memcpy(values_, values, field_count_ * sizeof(double));
   header_->published_ms = wall_clock_ms();
   __atomic_store_n(&header_->sequence, sequence + 2, __ATOMIC_RELEASE);
 }

@@ -84,11 +84,15 @@ class StatsPage {
   const std::string& path() const { return path_; }
 
  private:
-  StatsPage(std::string path, void* mapping, size_t bytes);
+  StatsPage(std::string path, void* mapping, size_t bytes, size_t values_offset, size_t field_count);
 
   std::string path_;
   PageHeader* header_;
   size_t bytes_;
+  // Kept here, not read back from the shared file, which other processes
+  // of the user can write to.
+  double* values_;
+  size_t field_count_;
 };
 
 }  // namespace refheap
