@@ -87,12 +87,25 @@ Status Heap::alloc_many(uint64_t count, uint64_t size, uint64_t slots, uint64_t 
     Block* block;
     const Status status = alloc(size, slots, type, &block);
     if (status != Status::kOk) {
-      // Undo: these blocks were never handed out, so they count neither as
-      // allocations nor as frees.
-      const uint64_t made = i;
-      while (i > 0) release(resolve(refs[--i]));
-      allocations_ -= made;
-      frees_ -= made;
+      // Undo. The caller never saw these refs, so a block nothing else
+      // holds goes at once: no finalizer runs (it could keep a block the
+      // caller never got), and it counts neither as an allocation nor as a
+      // free. JavaScript run by a collection meanwhile may have found one
+      // (gc.getObjects) and kept or freed it: that one is only released.
+      for (uint64_t made = 0; made < i; made++) {
+        Block* undone = resolve(refs[made]);
+        if (undone == nullptr) continue;
+        const bool held_elsewhere = undone->refcount != 1 || views_.count(undone) != 0 ||
+                                    has_gc_bit(undone, gc_bits::kCollecting);
+        if (held_elsewhere) {
+          release(undone);
+          continue;
+        }
+        count_freed(undone);
+        free_block(undone);
+        allocations_--;
+        frees_--;
+      }
       return status;
     }
     refs[i] = ref_of(block);

@@ -957,3 +957,52 @@ TEST(gc_close_from_a_finalizer_of_a_pressure_collection) {
   CHECK_EQ(rec.finalized.size(), 1u);
   CHECK_EQ(heap.stats().mapped_bytes, 0u);
 }
+
+namespace refheap::testing {
+
+// A failed alloc_many takes its blocks back without running their
+// finalizers (the caller never saw them), so no finalizer can keep one, and
+// the counters read as if the call had never happened.
+TEST(failed_alloc_many_undoes_without_finalizers) {
+  Heap heap(kArenaSize);  // room for one arena only
+  GcRecorder rec(heap);
+  const uint32_t fin = new_type(heap, "Fin", true, false);
+  std::vector<Block*> kept;
+  rec.on_finalize = [&](Block* block) { CHECK(heap.retain(block) == Status::kOk); kept.push_back(block); };
+  const HeapStats before = heap.stats();
+  std::vector<double> refs(100000);
+  CHECK(heap.alloc_many(refs.size(), 16, 0, fin, refs.data()) == Status::kHeapLimit);
+  const HeapStats after = heap.stats();
+  CHECK(rec.finalized.empty());
+  CHECK(kept.empty());
+  CHECK_EQ(after.allocations, before.allocations);
+  CHECK_EQ(after.frees, before.frees);
+  CHECK_EQ(after.live_blocks, 0u);
+  CHECK_CONSISTENT(heap);
+}
+
+// The same failure inside a finalizer (while finalizers are already
+// running) undoes at once too: the counters never go below zero.
+TEST(failed_alloc_many_inside_a_finalizer_keeps_counters_sane) {
+  Heap heap(kArenaSize);
+  GcRecorder rec(heap);
+  const uint32_t fin = new_type(heap, "Fin", true, false);
+  Block* trigger = must_alloc(heap, 8, 0, fin);
+  bool failed = false;
+  HeapStats inside;
+  rec.on_finalize = [&](Block* block) {
+    if (block != trigger) return;
+    std::vector<double> refs(100000);
+    failed = heap.alloc_many(refs.size(), 16, 0, fin, refs.data()) == Status::kHeapLimit;
+    inside = heap.stats();
+  };
+  heap.release(trigger);
+  CHECK(failed);
+  CHECK_EQ(rec.finalized.size(), 1u);
+  CHECK(inside.frees <= inside.allocations);
+  CHECK_EQ(inside.allocations - inside.frees, inside.live_blocks);
+  CHECK_EQ(heap.stats().live_blocks, 0u);
+  CHECK_CONSISTENT(heap);
+}
+
+}  // namespace refheap::testing
