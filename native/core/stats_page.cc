@@ -128,7 +128,8 @@ std::unique_ptr<StatsPage> StatsPage::create(const std::string& dir, const std::
   header->thread_id = static_cast<uint64_t>(syscall(SYS_gettid));
   header->heap_id = heap_id;
   header->created_ms = wall_clock_ms();
-  header->process_start = process_start_ticks();
+  static const uint64_t process_start = process_start_ticks();  // read once per process
+  header->process_start = process_start;
   header->field_count = static_cast<uint32_t>(count);
   header->path_slot_bytes = kPathSlot;
   header->paths_offset = static_cast<uint32_t>(paths_offset);
