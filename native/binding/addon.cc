@@ -43,8 +43,6 @@ Napi::Value set_error_class(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The block layout, for JavaScript that needs offsets (tests, a future
-// fast path): defined once in the core, read from here.
 // The names of the values heap.stats() returns: [{ path, boolean }], in order.
 Napi::Array stats_field_list(Napi::Env env) {
   const std::vector<StatsField>& fields = stats_fields();
@@ -58,6 +56,8 @@ Napi::Array stats_field_list(Napi::Env env) {
   return list;
 }
 
+// The block layout, for JavaScript that needs offsets (tests, a future
+// fast path): defined once in the core, read from here.
 Napi::Object layout(Napi::Env env) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("granule", Napi::Number::New(env, kGranule));

@@ -124,6 +124,7 @@ Napi::Value release_many(HeapHandle& h, const Napi::CallbackInfo& info) {
     throw_refheap_error(info.Env(), "ERR_HEAP_CLOSED", "The heap is closed");
     return {};
   }
+  h.heap.note_bulk_call(refs.size());
   for (size_t i = 0; i < refs.size(); i++) {
     Block* block = h.heap.resolve(refs[i]);
     if (block == nullptr || h.heap.release_held(block) != Status::kOk) {
@@ -367,8 +368,12 @@ Napi::Value publish_to(HeapHandle& h, const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value publish_now(HeapHandle& h, const Napi::CallbackInfo& info) {
-  h.heap.publish_now();
+// Not guarded: entering an Operation can run finalizers (views V8 dropped),
+// and the 250 ms timer that calls this must never run user code or throw.
+// Publishing runs no JavaScript, so it needs no Operation.
+Napi::Value publish_now(const Napi::CallbackInfo& info) {
+  auto* handle = static_cast<HeapHandle*>(info.Data());
+  if (!handle->heap.closed()) handle->heap.publish_now();
   return info.Env().Undefined();
 }
 
@@ -481,7 +486,7 @@ const Entry kFunctions[] = {
     {"typeName", guarded<type_name>},
     {"stats", guarded<stats>},
     {"publishTo", guarded<publish_to>},
-    {"publishNow", guarded<publish_now>},
+    {"publishNow", publish_now},
     {"trim", guarded<trim>},
     {"verify", guarded<verify>},
     {"failNthMapping", guarded<fail_nth_mapping>},

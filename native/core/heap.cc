@@ -30,6 +30,14 @@ void zero_after_header(Block* block, size_t block_size) {
   for (size_t offset = kGranule; offset < block_size; offset += kGranule) std::memset(bytes + offset, 0, kGranule);
 }
 
+bool any_slot_filled(Block* block) {
+  const SlotWord* slots = slots_of(block);
+  for (uint32_t s = 0, n = slot_count(block); s < n; s++) {
+    if (slots[s] != 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Heap::Heap(uint64_t max_bytes)
@@ -83,6 +91,7 @@ Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
 }
 
 Status Heap::alloc_many(uint64_t count, uint64_t size, uint64_t slots, uint64_t type, double* refs) {
+  note_bulk_call(count);
   for (uint64_t i = 0; i < count; i++) {
     Block* block;
     const Status status = alloc(size, slots, type, &block);
@@ -96,7 +105,7 @@ Status Heap::alloc_many(uint64_t count, uint64_t size, uint64_t slots, uint64_t 
         Block* undone = resolve(refs[made]);
         if (undone == nullptr) continue;
         const bool held_elsewhere = undone->refcount != 1 || views_.count(undone) != 0 ||
-                                    has_gc_bit(undone, gc_bits::kCollecting);
+                                    has_gc_bit(undone, gc_bits::kCollecting) || any_slot_filled(undone);
         if (held_elsewhere) {
           release(undone);
           continue;
@@ -419,7 +428,7 @@ Heap::Operation::Operation(Heap& heap) : heap_(heap) {
 Heap::Operation::~Operation() {
   if (--heap_.depth_ != 0) return;
   if (heap_.closed_) heap_.release_memory();
-  else if (heap_.page_ != nullptr && --heap_.ops_until_page_check_ == 0) heap_.page_tick();
+  else if (heap_.page_ != nullptr && --heap_.ops_until_page_check_ <= 0) heap_.page_tick();
 }
 
 }  // namespace refheap

@@ -30,6 +30,7 @@
 // so a chain of any length frees in constant native stack.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -158,8 +159,8 @@ class Heap {
   size_t trim();
 
   // The live statistics page (stats_page.h). Once published, the page is
-  // brought up to date every kPagePublishInterval or so while JavaScript
-  // calls into the heap (checked every kPageCheckOps operations), at every
+  // brought up to date every kPagePublishIntervalNs or so while JavaScript
+  // calls into the heap (checked every kPageCheckOps calls), at every
   // take_snapshot(), and whenever publish_now() is called; close() removes it.
   bool publish_to(const std::string& dir, const std::string& name, std::string* error);
   bool published() const { return page_ != nullptr; }
@@ -167,6 +168,11 @@ class Heap {
   // The statistics as stats_fields() values (`values` holds that many); the
   // page, if any, gets the very same snapshot.
   void take_snapshot(double* values);
+  // A call that did the work of `calls` calls (allocMany, releaseMany): the
+  // page's clock is looked at as often as if they had been made one by one.
+  void note_bulk_call(uint64_t calls) {
+    ops_until_page_check_ -= static_cast<int64_t>(std::min<uint64_t>(calls, kPageCheckOps));
+  }
 
   // Frees every block and unmaps everything. The heap accepts no more calls.
   void close();
@@ -223,7 +229,7 @@ class Heap {
   uint64_t allocations_ = 0;
   uint64_t frees_ = 0;
   std::unique_ptr<StatsPage> page_;
-  uint32_t ops_until_page_check_ = kPageCheckOps;
+  int64_t ops_until_page_check_ = kPageCheckOps;
   uint64_t last_publish_ns_ = 0;  // CLOCK_MONOTONIC_COARSE
 };
 

@@ -1,6 +1,6 @@
 #include "stats_fields.h"
 
-#include <cassert>
+#include <cstdlib>
 
 namespace refheap {
 namespace {
@@ -47,7 +47,8 @@ std::vector<StatsField> list_fields() {
     std::string path = prefix;
     if (index >= 0) path += "." + std::to_string(index);
     if (leaf != nullptr) path += std::string(".") + leaf;
-    assert(path.size() <= kMaxFieldPath);
+    // A path must fit its slot in the page; a longer one is a bug here, caught at the first heap.
+    if (path.size() > kMaxFieldPath) std::abort();
     fields.push_back({path, kind});
   });
   return fields;

@@ -50,29 +50,37 @@ std::string os_error(const char* what, const std::string& path) {
 
 // The pages open in this process, for exit(): a process.exit() ends the
 // process without closing its heaps. Leaked on purpose, so that it outlives
-// every static destructor that might still close a heap.
+// every static destructor that might still close a heap. Each entry keeps
+// the pid that made it: a child forked without exec inherits the list, and
+// must not remove its parent's pages when it exits.
+struct OpenPage {
+  pid_t pid;
+  std::string path;
+};
 std::mutex open_pages_lock;
-std::vector<std::string>* open_pages = nullptr;
+std::vector<OpenPage>* open_pages = nullptr;
 
 void remove_open_pages() {
   std::lock_guard<std::mutex> guard(open_pages_lock);
-  for (const std::string& path : *open_pages) unlink(path.c_str());
+  for (const OpenPage& page : *open_pages) {
+    if (page.pid == getpid()) unlink(page.path.c_str());
+  }
   open_pages->clear();
 }
 
 void remember_page(const std::string& path) {
   std::lock_guard<std::mutex> guard(open_pages_lock);
   if (open_pages == nullptr) {
-    open_pages = new std::vector<std::string>();
+    open_pages = new std::vector<OpenPage>();
     std::atexit(remove_open_pages);
   }
-  open_pages->push_back(path);
+  open_pages->push_back({getpid(), path});
 }
 
 void forget_page(const std::string& path) {
   std::lock_guard<std::mutex> guard(open_pages_lock);
   for (auto it = open_pages->begin(); it != open_pages->end(); ++it) {
-    if (*it == path) {
+    if (it->path == path) {
       open_pages->erase(it);
       return;
     }
@@ -87,17 +95,100 @@ size_t utf8_prefix(const std::string& name, size_t limit) {
   return cut;
 }
 
+// A seqlock's writer: odd, release fence, the data, even (release).
+void write_snapshot(PageHeader* header, double* slots, const double* values, size_t count) {
+  const uint64_t sequence = __atomic_load_n(&header->sequence, __ATOMIC_RELAXED);
+  __atomic_store_n(&header->sequence, sequence + 1, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  std::memcpy(slots, values, count * sizeof(double));
+  header->published_ms = wall_clock_ms();
+  __atomic_store_n(&header->sequence, sequence + 2, __ATOMIC_RELEASE);
+}
+
+struct Layout {
+  size_t count, paths_offset, kinds_offset, values_offset, bytes;
+};
+
+Layout layout_for(size_t count) {
+  Layout layout;
+  layout.count = count;
+  layout.paths_offset = sizeof(PageHeader);
+  layout.kinds_offset = layout.paths_offset + count * kPathSlot;
+  layout.values_offset = round_up(layout.kinds_offset + count, sizeof(double));
+  layout.bytes = round_up(layout.values_offset + count * sizeof(double), 4096);
+  return layout;
+}
+
+// Fills a fresh (zeroed) page: the header and the field list.
+void lay_out(char* page, const Layout& layout, const std::string& name, uint64_t heap_id) {
+  static const uint64_t process_start = process_start_ticks();  // read once per process
+  auto* header = reinterpret_cast<PageHeader*>(page);
+  std::memcpy(header->magic, kPageMagic, sizeof kPageMagic);
+  header->version = kPageVersion;
+  header->header_bytes = sizeof(PageHeader);
+  header->page_bytes = layout.bytes;
+  header->pid = static_cast<uint64_t>(getpid());
+  header->thread_id = static_cast<uint64_t>(syscall(SYS_gettid));
+  header->heap_id = heap_id;
+  header->created_ms = wall_clock_ms();
+  header->process_start = process_start;
+  header->field_count = static_cast<uint32_t>(layout.count);
+  header->path_slot_bytes = kPathSlot;
+  header->paths_offset = static_cast<uint32_t>(layout.paths_offset);
+  header->kinds_offset = static_cast<uint32_t>(layout.kinds_offset);
+  header->values_offset = static_cast<uint32_t>(layout.values_offset);
+  header->name_bytes = static_cast<uint32_t>(utf8_prefix(name, kPageNameBytes));
+  std::memcpy(header->name, name.data(), header->name_bytes);
+  const std::vector<StatsField>& fields = stats_fields();
+  for (size_t i = 0; i < layout.count; i++) {
+    std::memcpy(page + layout.paths_offset + i * kPathSlot, fields[i].path.data(), fields[i].path.size());
+    page[layout.kinds_offset + i] = static_cast<char>(fields[i].kind);
+  }
+}
+
+// Whether the page at `path` was written by this very process: another copy
+// of the addon loaded into it (two versions of the package) counts heap ids
+// from 1 too.
+bool written_by_this_process(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  PageHeader header;
+  const bool read_whole = pread(fd, &header, sizeof header, 0) == static_cast<ssize_t>(sizeof header);
+  close(fd);
+  return read_whole && std::memcmp(header.magic, kPageMagic, sizeof kPageMagic) == 0 &&
+         header.pid == static_cast<uint64_t>(getpid()) && header.process_start == process_start_ticks();
+}
+
+// Gives the filled `temporary` file its name. link(), unlike rename(), never
+// replaces a file: one already there is a dead process's (this pid, reused)
+// and goes, unless this process wrote it.
+bool put_in_place(const std::string& temporary, const std::string& path, std::string* error) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (link(temporary.c_str(), path.c_str()) == 0) {
+      unlink(temporary.c_str());
+      return true;
+    }
+    if (errno != EEXIST) break;
+    if (written_by_this_process(path)) {
+      *error = "cannot publish the statistics page " + path +
+               ": another copy of refheap loaded in this process already publishes a heap with this id";
+      unlink(temporary.c_str());
+      return false;
+    }
+    unlink(path.c_str());
+  }
+  // A file system without hard links: rename() it is.
+  if (errno != EEXIST && rename(temporary.c_str(), path.c_str()) == 0) return true;
+  *error = os_error("publish", path);
+  unlink(temporary.c_str());
+  return false;
+}
+
 }  // namespace
 
 std::unique_ptr<StatsPage> StatsPage::create(const std::string& dir, const std::string& name, uint64_t heap_id,
                                              const double* initial_values, std::string* error) {
-  const std::vector<StatsField>& fields = stats_fields();
-  const size_t count = fields.size();
-  const size_t paths_offset = sizeof(PageHeader);
-  const size_t kinds_offset = paths_offset + count * kPathSlot;
-  const size_t values_offset = round_up(kinds_offset + count, sizeof(double));
-  const size_t bytes = round_up(values_offset + count * sizeof(double), 4096);
-
+  const Layout layout = layout_for(stats_fields().size());
   const std::string base = std::to_string(getpid()) + "." + std::to_string(heap_id);
   const std::string path = dir + "/" + base;
   const std::string temporary = dir + "/." + base + ".new";
@@ -107,77 +198,44 @@ std::unique_ptr<StatsPage> StatsPage::create(const std::string& dir, const std::
     *error = os_error("create", temporary);
     return nullptr;
   }
-  // fchmod: the umask may have taken bits off 0600.
+  // fchmod: the umask may have taken bits off 0600. posix_fallocate: the
+  // pages must exist now; a full tmpfs would otherwise fail a later write
+  // through the mapping with SIGBUS instead of an error here.
+  int failure = fchmod(fd, 0600) != 0 ? errno : posix_fallocate(fd, 0, static_cast<off_t>(layout.bytes));
   void* mapping = MAP_FAILED;
-  if (fchmod(fd, 0600) != 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0 ||
-      (mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-    *error = os_error("size", temporary);
-    close(fd);
+  if (failure == 0) {
+    mapping = mmap(nullptr, layout.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mapping == MAP_FAILED) failure = errno;
+  }
+  close(fd);
+  if (failure != 0) {
+    errno = failure;
+    *error = os_error("make room for", temporary);
     unlink(temporary.c_str());
     return nullptr;
   }
-  close(fd);
-
-  // The file starts zeroed: only what is not zero is written.
-  auto* header = static_cast<PageHeader*>(mapping);
-  std::memcpy(header->magic, kPageMagic, sizeof kPageMagic);
-  header->version = kPageVersion;
-  header->header_bytes = sizeof(PageHeader);
-  header->page_bytes = bytes;
-  header->pid = static_cast<uint64_t>(getpid());
-  header->thread_id = static_cast<uint64_t>(syscall(SYS_gettid));
-  header->heap_id = heap_id;
-  header->created_ms = wall_clock_ms();
-  static const uint64_t process_start = process_start_ticks();  // read once per process
-  header->process_start = process_start;
-  header->field_count = static_cast<uint32_t>(count);
-  header->path_slot_bytes = kPathSlot;
-  header->paths_offset = static_cast<uint32_t>(paths_offset);
-  header->kinds_offset = static_cast<uint32_t>(kinds_offset);
-  header->values_offset = static_cast<uint32_t>(values_offset);
-  header->name_bytes = static_cast<uint32_t>(utf8_prefix(name, kPageNameBytes));
-  std::memcpy(header->name, name.data(), header->name_bytes);
-  char* bytes_at = static_cast<char*>(mapping);
-  for (size_t i = 0; i < count; i++) {
-    std::memcpy(bytes_at + paths_offset + i * kPathSlot, fields[i].path.data(), fields[i].path.size());
-    bytes_at[kinds_offset + i] = static_cast<char>(fields[i].kind);
-  }
-
-  std::unique_ptr<StatsPage> page(new StatsPage(path, mapping, bytes, values_offset, count));
-  page->publish(initial_values);
-  if (rename(temporary.c_str(), path.c_str()) != 0) {
-    *error = os_error("publish", path);
-    munmap(mapping, bytes);
-    unlink(temporary.c_str());
-    page->header_ = nullptr;
+  char* page = static_cast<char*>(mapping);
+  lay_out(page, layout, name, heap_id);
+  auto* header = reinterpret_cast<PageHeader*>(page);
+  auto* values = reinterpret_cast<double*>(page + layout.values_offset);
+  write_snapshot(header, values, initial_values, layout.count);
+  if (!put_in_place(temporary, path, error)) {
+    munmap(mapping, layout.bytes);
     return nullptr;
   }
   remember_page(path);
-  return page;
+  return std::unique_ptr<StatsPage>(new StatsPage(path, header, layout.bytes, values, layout.count));
 }
 
-StatsPage::StatsPage(std::string path, void* mapping, size_t bytes, size_t values_offset, size_t field_count)
-    : path_(std::move(path)),
-      header_(static_cast<PageHeader*>(mapping)),
-      bytes_(bytes),
-      values_(reinterpret_cast<double*>(static_cast<char*>(mapping) + values_offset)),
-      field_count_(field_count) {}
+StatsPage::StatsPage(std::string path, PageHeader* header, size_t bytes, double* values, size_t field_count)
+    : path_(std::move(path)), header_(header), bytes_(bytes), values_(values), field_count_(field_count) {}
 
 StatsPage::~StatsPage() {
-  if (header_ == nullptr) return;  // never made it into place (create)
   forget_page(path_);
   unlink(path_.c_str());
   munmap(header_, bytes_);
 }
 
-void StatsPage::publish(const double* values) {
-  // A seqlock's writer: odd, release fence, the data, even (release).
-  const uint64_t sequence = __atomic_load_n(&header_->sequence, __ATOMIC_RELAXED);
-  __atomic_store_n(&header_->sequence, sequence + 1, __ATOMIC_RELAXED);
-  __atomic_thread_fence(__ATOMIC_RELEASE);
-  std::memcpy(values_, values, field_count_ * sizeof(double));
-  header_->published_ms = wall_clock_ms();
-  __atomic_store_n(&header_->sequence, sequence + 2, __ATOMIC_RELEASE);
-}
+void StatsPage::publish(const double* values) { write_snapshot(header_, values_, values, field_count_); }
 
 }  // namespace refheap

@@ -3,8 +3,8 @@
 // the way the JVM's jstat reads hsperfdata.
 //
 // The file is <dir>/<pid>.<heapId>, mode 0600. It is filled under a
-// temporary name and renamed into place, so a reader never sees a half-made
-// page. Its layout, all numbers little-endian as written by this machine:
+// temporary name and linked into place, so a reader never sees a half-made
+// page and a live page is never replaced. Its layout, all numbers little-endian as written by this machine:
 //
 //   PageHeader (256 bytes, below)
 //   paths   field_count slots of kPathSlot bytes: each field's HeapStats
@@ -62,9 +62,18 @@ struct PageHeader {
   char name[kPageNameBytes];
   char reserved[24];
 };
+// The reader in lib/stats-page.ts (HEADER) has these offsets written out.
 static_assert(sizeof(PageHeader) == 256, "readers rely on the header's layout");
-static_assert(offsetof(PageHeader, sequence) == 24 && offsetof(PageHeader, name) == 104,
-              "the reader in lib/stats-page.ts uses these offsets");
+static_assert(offsetof(PageHeader, version) == 8 && offsetof(PageHeader, header_bytes) == 12 &&
+                  offsetof(PageHeader, page_bytes) == 16 && offsetof(PageHeader, sequence) == 24 &&
+                  offsetof(PageHeader, pid) == 32 && offsetof(PageHeader, thread_id) == 40 &&
+                  offsetof(PageHeader, heap_id) == 48 && offsetof(PageHeader, created_ms) == 56 &&
+                  offsetof(PageHeader, process_start) == 64 && offsetof(PageHeader, published_ms) == 72 &&
+                  offsetof(PageHeader, field_count) == 80 && offsetof(PageHeader, path_slot_bytes) == 84 &&
+                  offsetof(PageHeader, paths_offset) == 88 && offsetof(PageHeader, kinds_offset) == 92 &&
+                  offsetof(PageHeader, values_offset) == 96 && offsetof(PageHeader, name_bytes) == 100 &&
+                  offsetof(PageHeader, name) == 104,
+              "the header's offsets are part of the file format");
 
 class StatsPage {
  public:
@@ -84,7 +93,7 @@ class StatsPage {
   const std::string& path() const { return path_; }
 
  private:
-  StatsPage(std::string path, void* mapping, size_t bytes, size_t values_offset, size_t field_count);
+  StatsPage(std::string path, PageHeader* header, size_t bytes, double* values, size_t field_count);
 
   std::string path_;
   PageHeader* header_;

@@ -1005,4 +1005,29 @@ TEST(failed_alloc_many_inside_a_finalizer_keeps_counters_sane) {
   CHECK_CONSISTENT(heap);
 }
 
+// JavaScript run by a collection during a failing alloc_many can find one
+// of its blocks (gc.getObjects) and store a ref in it: that block is then
+// released, not dropped, so what its slot holds is released too.
+TEST(failed_alloc_many_releases_a_block_javascript_filled) {
+  Heap heap(kArenaSize);
+  GcRecorder rec(heap);
+  Block* other = must_alloc(heap, 8);
+  bool linked = false;
+  rec.on_event = [&](bool starting, const CollectionInfo&) {
+    if (!starting || linked) return;
+    for (unsigned g = 0; g < kGenerations && !linked; g++) {
+      if (heap.gc().generation(g).empty()) continue;
+      CHECK(heap.set_ref(heap.gc().generation(g).front(), 0, other) == Status::kOk);
+      linked = true;
+    }
+  };
+  std::vector<double> refs(100000);
+  CHECK(heap.alloc_many(refs.size(), 16, 1, 0, refs.data()) == Status::kHeapLimit);
+  CHECK(linked);
+  CHECK_EQ(other->refcount, 1u);
+  heap.release(other);
+  CHECK_EQ(heap.stats().live_blocks, 0u);
+  CHECK_CONSISTENT(heap);
+}
+
 }  // namespace refheap::testing

@@ -182,3 +182,24 @@ TEST(page_replaces_a_stale_file_and_reports_a_missing_directory) {
 }
 
 }  // namespace refheap::testing
+
+namespace refheap::testing {
+
+// Two copies of the addon in one process count heap ids from 1 each: the
+// second page with a taken name must not replace the live first one.
+TEST(page_never_replaces_a_live_page_of_this_process) {
+  TempDir dir;
+  Heap heap;
+  std::string error;
+  CHECK(heap.publish_to(dir.path, "first", &error));
+  std::vector<double> values(stats_fields().size(), 0.0);
+  CHECK(StatsPage::create(dir.path, "second", heap.id(), values.data(), &error) == nullptr);
+  CHECK(error.find("another copy of refheap") != std::string::npos);
+  const std::vector<char> page = read_file(page_path(dir, heap));
+  PageHeader header;
+  std::memcpy(&header, page.data(), sizeof header);
+  CHECK(std::string(header.name, header.name_bytes) == "first");
+  CHECK(access((dir.path + "/." + std::to_string(getpid()) + "." + std::to_string(heap.id()) + ".new").c_str(), F_OK) != 0);
+}
+
+}  // namespace refheap::testing
