@@ -8,7 +8,8 @@ import { ps } from './commands/ps';
 import { show } from './commands/show';
 import { parseInterval, stat } from './commands/stat';
 import { stress, type StressFlags } from './commands/stress';
-import { CommandError, parseTarget, type Target } from './commands/target';
+import { CommandError } from './commands/command-error';
+import { parseTarget, type Target } from './commands/target';
 
 function positiveInteger(what: string) {
   return (value: string): number => {

@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import { currentUid } from './stats-dir';
-import { buildStats, type HeapStats, type StatsField } from './stats';
+import { statsFields } from './native';
+import { buildStats, tableRows, type HeapStats, type StatsField } from './stats';
 
 /** The header's fields and their offsets (PageHeader in stats_page.h). */
 const HEADER = {
@@ -31,7 +32,9 @@ const HEADER = {
   nameCapacity: 128,
 } as const;
 const MAGIC = 'refheapS';
-const MAX_FIELDS = 100_000;
+const MAX_FIELDS = 10_000;
+/** Far above any real page (about 12 KiB), far below what could exhaust a reader. */
+const MAX_PAGE_BYTES = 1 << 20;
 /** A writer holds its sequence odd for well under a microsecond; this many tries mean something is wrong. */
 const MAX_TRIES = 10_000;
 
@@ -62,6 +65,11 @@ export class StatsPageError extends Error {
   }
 }
 
+/** Whether `header` (at least 40 bytes) starts like a page written by process `pid`. */
+export function isPageHeader(header: Buffer, pid: number): boolean {
+  return header.toString('latin1', 0, 8) === MAGIC && header.readBigUInt64LE(HEADER.pid) === BigInt(pid);
+}
+
 function u64(buffer: Buffer, offset: number): number {
   return Number(buffer.readBigUInt64LE(offset));
 }
@@ -88,6 +96,7 @@ function openChecked(path: string): { fd: number; size: number } {
   const mode = info.mode & 0o777;
   if (mode !== 0o600) refuse(`has mode 0${mode.toString(8)}; a statistics page has mode 0600`);
   if (info.size < HEADER.bytes) refuse(`is truncated: ${info.size} bytes, less than a header`);
+  if (info.size > MAX_PAGE_BYTES) refuse(`is malformed: ${info.size} bytes, more than any statistics page`);
   return { fd, size: info.size };
 }
 
@@ -114,7 +123,8 @@ function consistentCopy(path: string, fd: number, size: number): Buffer {
   throw new StatsPageError(path, `was being rewritten on each of ${MAX_TRIES} reads`);
 }
 
-function parseFields(path: string, page: Buffer): { fields: StatsField[]; values: number[] } {
+/** The page's values by field path; the paths are checked, never trusted as object keys. */
+function parseFields(path: string, page: Buffer): Map<string, number> {
   const malformed = (reason: string): never => {
     throw new StatsPageError(path, `is malformed: ${reason}`);
   };
@@ -130,8 +140,7 @@ function parseFields(path: string, page: Buffer): { fields: StatsField[]; values
   if (!within(paths, count * slot)) malformed('the field paths lie outside the page');
   if (!within(kinds, count)) malformed('the field kinds lie outside the page');
   if (values % 8 !== 0 || !within(values, count * 8)) malformed('the values lie outside the page');
-  const fields: StatsField[] = [];
-  const numbers: number[] = [];
+  const byPath = new Map<string, number>();
   for (let i = 0; i < count; i++) {
     const raw = page.subarray(paths + i * slot, paths + (i + 1) * slot);
     const end = raw.indexOf(0);
@@ -141,14 +150,33 @@ function parseFields(path: string, page: Buffer): { fields: StatsField[]; values
     if (kind > 1) malformed(`field ${fieldPath} has unknown kind ${kind}`);
     const value = page.readDoubleLE(values + i * 8);
     if (!Number.isFinite(value) || value < 0) malformed(`field ${fieldPath} holds ${value}`);
-    fields.push({ path: fieldPath, boolean: kind === 1 });
-    numbers.push(value);
+    if (byPath.has(fieldPath)) malformed(`field ${fieldPath} appears twice`);
+    byPath.set(fieldPath, value);
   }
-  return { fields, values: numbers };
+  return byPath;
 }
 
-/** Reads, checks and decodes the page at `path`; throws StatsPageError. `required`: paths the page must have. */
-export function readStatsPage(path: string, required: readonly StatsField[] = []): StatsPage {
+/**
+ * The values of `fields` (this build's list), looked up in the page. Fields
+ * only a newer writer knows are ignored; a table's length must be a row
+ * count the list has room for.
+ */
+function valuesFor(path: string, fields: readonly StatsField[], byPath: Map<string, number>): number[] {
+  return fields.map((field) => {
+    const value = byPath.get(field.path);
+    if (value === undefined) throw new StatsPageError(path, `is malformed: it has no field ${field.path}`);
+    if (field.path.endsWith('.length')) {
+      const rows = tableRows(fields, field.path.slice(0, -'.length'.length));
+      if (!Number.isInteger(value) || value > rows) {
+        throw new StatsPageError(path, `is malformed: ${field.path} is ${value}, the table has ${rows} rows`);
+      }
+    }
+    return value;
+  });
+}
+
+/** Reads, checks and decodes the page at `path` against `fields` (this build's list); throws StatsPageError. */
+export function readStatsPage(path: string, fields: readonly StatsField[] = statsFields): StatsPage {
   const { fd, size } = openChecked(path);
   let page: Buffer;
   try {
@@ -169,10 +197,7 @@ export function readStatsPage(path: string, required: readonly StatsField[] = []
   }
   const nameBytes = page.readUInt32LE(HEADER.nameBytes);
   if (nameBytes > HEADER.nameCapacity) throw new StatsPageError(path, `is malformed: a name of ${nameBytes} bytes`);
-  const { fields, values } = parseFields(path, page);
-  const present = new Set(fields.map((field) => field.path));
-  const missing = required.find((field) => !present.has(field.path));
-  if (missing) throw new StatsPageError(path, `is malformed: it has no field ${missing.path}`);
+  const values = valuesFor(path, fields, parseFields(path, page));
   const identity = {
     name: page.toString('utf8', HEADER.name, HEADER.name + nameBytes),
     pid: u64(page, HEADER.pid),

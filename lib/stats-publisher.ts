@@ -16,7 +16,7 @@ function refresh(): void {
   for (const ref of heaps) {
     const native = ref.deref();
     if (native === undefined || native.isClosed()) heaps.delete(ref);
-    else native.publishNow();
+    else native.publishNow();  // runs no JavaScript and never throws (see heap_functions.cc)
   }
   if (heaps.size === 0 && timer !== undefined) {
     clearInterval(timer);
@@ -35,10 +35,13 @@ export function publishHeap(native: NativeHeap, name: string): void {
     if (problem !== undefined) throw new Error(`cannot use ${dir}: ${problem}`);
     native.publishTo(dir, name);
   } catch (error) {
-    const message = `refheap: heap "${name}" has no live statistics page: ${(error as Error).message}`;
-    if (!warned.has(message)) {
-      warned.add(message);
-      process.emitWarning(message, { code: 'REFHEAP_STATS_PAGE' });
+    // Once per reason, not per heap: a program making many heaps gets one warning.
+    const reason = (error as Error).message;
+    if (!warned.has(reason)) {
+      warned.add(reason);
+      process.emitWarning(`refheap: heap "${name}" has no live statistics page: ${reason}`, {
+        code: 'REFHEAP_STATS_PAGE',
+      });
     }
     return;
   }

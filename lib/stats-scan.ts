@@ -6,8 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { currentUid, directoryProblem } from './stats-dir';
-import { readStatsPage, StatsPageError, type StatsPage } from './stats-page';
-import { statsFields } from './native';
+import { isPageHeader, readStatsPage, type StatsPage } from './stats-page';
 
 const PAGE_NAME = /^(\d+)\.(\d+)$/;
 const TEMPORARY_NAME = /^\.(\d+)\.\d+\.new$/;
@@ -47,15 +46,28 @@ export function processAlive(pid: number, processStart = 0): boolean {
   return stat.state !== 'Z' && stat.state !== 'X' && (processStart === 0 || stat.start === processStart);
 }
 
-/** Removes a file we made, never anything else: a regular file of ours. */
-function removeOwnFile(file: string): boolean {
+/**
+ * Removes `file` if it is a page (or a page's temporary file) that process
+ * `pid` made: ours, mode 0600, a page's magic, `pid` in its header. Anything
+ * else (a user's file that merely has a page's name) stays. The name is
+ * removed only if it still names the file that was checked.
+ */
+function removeDeadPage(file: string, pid: number): boolean {
+  let fd: number | undefined;
   try {
-    const info = fs.lstatSync(file);
-    if (!info.isFile() || info.uid !== currentUid()) return false;
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const info = fs.fstatSync(fd);
+    if (!info.isFile() || info.uid !== currentUid() || (info.mode & 0o777) !== 0o600) return false;
+    const header = Buffer.alloc(40);
+    if (fs.readSync(fd, header, 0, 40, 0) !== 40 || !isPageHeader(header, pid)) return false;
+    const now = fs.lstatSync(file);
+    if (now.ino !== info.ino || now.dev !== info.dev) return false;
     fs.unlinkSync(file);
     return true;
   } catch {
     return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -83,22 +95,24 @@ export function scanPages(dir: string, only: { pid?: number; heapId?: number } =
     .sort((a, b) => a.pid - b.pid || a.heapId - b.heapId);
   for (const entry of entries) {
     try {
-      const page = readStatsPage(entry.file, statsFields);
+      const page = readStatsPage(entry.file);
       if (page.pid !== entry.pid || page.heapId !== entry.heapId) {
-        throw new StatsPageError(entry.file, `is malformed: it says it is ${page.pid}.${page.heapId}`);
+        scan.problems.push(`${entry.file}: is malformed: it says it is ${page.pid}.${page.heapId}`);
+      } else if (processAlive(page.pid, page.processStart)) {
+        scan.pages.push(page);
+      } else if (removeDeadPage(entry.file, entry.pid)) {
+        scan.removed.push(entry.file);
       }
-      if (processAlive(page.pid, page.processStart)) scan.pages.push(page);
-      else if (removeOwnFile(entry.file)) scan.removed.push(entry.file);
     } catch (error) {
-      if (!(error instanceof StatsPageError)) throw error;
-      // A dead process may have left a page half-written: remove it quietly.
-      if (!processAlive(entry.pid) && removeOwnFile(entry.file)) scan.removed.push(entry.file);
-      else scan.problems.push(error.message);
+      // A dead process may have left its page half-written: remove it quietly.
+      if (!processAlive(entry.pid) && removeDeadPage(entry.file, entry.pid)) scan.removed.push(entry.file);
+      else scan.problems.push((error as Error).message);
     }
   }
   for (const name of names) {
     const match = TEMPORARY_NAME.exec(name);
-    if (match && !processAlive(Number(match[1])) && removeOwnFile(path.join(dir, name))) scan.removed.push(path.join(dir, name));
+    const file = path.join(dir, name);
+    if (match && !processAlive(Number(match[1])) && removeDeadPage(file, Number(match[1]))) scan.removed.push(file);
   }
   return scan;
 }

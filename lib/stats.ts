@@ -58,15 +58,46 @@ export interface StatsField {
 
 type Container = Record<string, unknown>;
 
-/** The container at `pieces`, made on the way: an array where the next piece is an index. */
-function containerAt(root: Container, pieces: string[], next: string): Container {
-  let node = root;
-  pieces.forEach((key, i) => {
-    const following = i + 1 < pieces.length ? (pieces[i + 1] as string) : next;
-    node[key] ??= /^\d+$/.test(following) ? [] : {};
-    node = node[key] as Container;
+/**
+ * How to build HeapStats from one field list, worked out once per list: the
+ * objects and arrays to make, in the order their first field comes (so the
+ * keys come out in the list's order), and where each value goes.
+ */
+type Step =
+  | { make: 'object' | 'array'; parent: number; key: string }
+  | { set: number; parent: number; key: string; boolean: boolean }
+  | { length: number; parent: number };
+const plans = new WeakMap<readonly StatsField[], Step[]>();
+
+function planFor(fields: readonly StatsField[]): Step[] {
+  let steps = plans.get(fields);
+  if (steps) return steps;
+  steps = [];
+  const containers = new Map<string, number>([['', 0]]);  // path -> index; 0 is the root
+  const containerOf = (pieces: string[], next: string): number => {
+    let parent = 0;
+    pieces.forEach((key, i) => {
+      const path = pieces.slice(0, i + 1).join('.');
+      let index = containers.get(path);
+      if (index === undefined) {
+        index = containers.size;
+        containers.set(path, index);
+        const following = i + 1 < pieces.length ? (pieces[i + 1] as string) : next;
+        steps!.push({ make: /^\d+$/.test(following) || following === 'length' ? 'array' : 'object', parent, key });
+      }
+      parent = index;
+    });
+    return parent;
+  };
+  fields.forEach((field, i) => {
+    const pieces = field.path.split('.');
+    const leaf = pieces.pop() as string;
+    const parent = containerOf(pieces, leaf);
+    // Tables come with rows to spare; their `length` says how many are in use.
+    steps!.push(leaf === 'length' ? { length: i, parent } : { set: i, parent, key: leaf, boolean: field.boolean });
   });
-  return node;
+  plans.set(fields, steps);
+  return steps;
 }
 
 /** HeapStats from the values of `fields`, in the same order. */
@@ -75,16 +106,31 @@ export function buildStats(
   fields: readonly StatsField[],
   values: ArrayLike<number>,
 ): HeapStats {
-  const root: Container = { ...identity };
-  const lengths: [pieces: string[], length: number][] = [];
-  fields.forEach((field, i) => {
-    const pieces = field.path.split('.');
-    const leaf = pieces.pop() as string;
-    const value = values[i] as number;
-    if (leaf === 'length') lengths.push([pieces, value]);
-    else containerAt(root, pieces, leaf)[leaf] = field.boolean ? value !== 0 : value;
-  });
-  // Tables come with rows to spare; their `length` says how many are in use.
-  for (const [pieces, length] of lengths) (containerAt(root, pieces, '0') as unknown as unknown[]).length = length;
-  return root as unknown as HeapStats;
+  const nodes: Container[] = [{ ...identity }];
+  const lengths: [Container, number][] = [];
+  for (const step of planFor(fields)) {
+    const parent = nodes[step.parent] as Container;
+    if ('make' in step) {
+      const node = step.make === 'array' ? ([] as unknown as Container) : {};
+      parent[step.key] = node;
+      nodes.push(node);
+    } else if ('set' in step) {
+      const value = values[step.set] as number;
+      parent[step.key] = step.boolean ? value !== 0 : value;
+    } else {
+      lengths.push([parent, values[step.length] as number]);
+    }
+  }
+  for (const [array, length] of lengths) (array as unknown as unknown[]).length = length;
+  return nodes[0] as unknown as HeapStats;
+}
+
+/** How many rows the table at `prefix` (such as "sizeClasses") has in `fields`. */
+export function tableRows(fields: readonly StatsField[], prefix: string): number {
+  const rows = new Set<string>();
+  for (const field of fields) {
+    const match = field.path.startsWith(prefix + '.') ? /^(\d+)(\.|$)/.exec(field.path.slice(prefix.length + 1)) : null;
+    if (match) rows.add(match[1] as string);
+  }
+  return rows.size;
 }

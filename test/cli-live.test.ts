@@ -238,6 +238,37 @@ describe('refheap stat <pid>', () => {
   });
 });
 
+describe('refheap stat, ending', () => {
+  it('stops quietly when its reader goes away (stat | head)', async () => {
+    const { next } = startChild();
+    const report = await next();
+    const running = spawn(process.execPath, [BIN, 'stat', `${report.pid}.${report.heaps[0]!.id}`, '20'], { env: ENV });
+    let stderr = '';
+    running.stderr.on('data', (data) => (stderr += data));
+    await new Promise((resolve) => running.stdout.once('data', resolve));
+    running.stdout.destroy();  // as `head -1` does once it has its line
+    const code = await new Promise<number | null>((resolve) => running.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+  });
+
+  it('gives up on a process that keeps running without a heap', async () => {
+    const source = `
+      const { Heap } = require(${JSON.stringify(ROOT)});
+      const heap = new Heap({ name: 'short-lived' });
+      console.log(process.pid);
+      setTimeout(() => heap.close(), 200);
+      setTimeout(() => {}, 30000);
+    `;
+    const child = spawn(process.execPath, ['-e', source], { env: ENV, cwd: ROOT });
+    children.push(child);
+    const pid = Number((await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next()).value);
+    const result = spawnSync(process.execPath, [BIN, 'stat', String(pid), '100', '50'], { encoding: 'utf8', env: ENV, timeout: 20_000 });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(`refheap: process ${pid} has no heap any more`);
+  });
+});
+
 describe('errors', () => {
   it('a pid without heaps is one line, no stack trace, exit 1', () => {
     for (const args of [['stat', '999999999'], ['show', '999999999'], ['show', '1.999999', '--json']]) {
@@ -251,7 +282,7 @@ describe('errors', () => {
 
   it('usage errors exit 2', () => {
     const cases = [['stat'], ['stat', 'abc'], ['stat', '1.x'], ['stat', '1', '0'], ['stat', '1', 'soon'], ['stat', '1', '100', '0'],
-      ['stat', '1', '-h', '0'], ['show'], ['show', '-5'], ['ps', '--nope'], ['bogus'], ['show', '1', 'extra']];
+      ['stat', '1', '-h', '0'], ['stat', '1', '3000000000'], ['show'], ['show', '-5'], ['ps', '--nope'], ['bogus'], ['show', '1', 'extra']];
     for (const args of cases) {
       const result = cli(...args);
       expect(result.status, args.join(' ')).toBe(2);

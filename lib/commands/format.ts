@@ -34,3 +34,8 @@ export function table(rows: string[][], align: string): string {
     align[column] === 'l' ? text.padEnd(widths[column]!) : text.padStart(widths[column]!);
   return rows.map((row) => row.map(cell).join('  ').trimEnd()).join('\n');
 }
+
+/** A heap name for a terminal: control characters (newlines, escape sequences) shown as \xNN. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

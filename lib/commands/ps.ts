@@ -1,11 +1,11 @@
 /** `refheap ps`: the heaps that publish live statistics, one line each. */
 import { statsDirectory } from '../stats-dir';
 import { scanPages } from '../stats-scan';
-import { bytes, count, duration, table } from './format';
+import { bytes, count, duration, printable, table } from './format';
 
 export function ps(flags: { json?: boolean }): number {
   const scan = scanPages(statsDirectory());
-  for (const problem of scan.problems) process.stderr.write(`refheap: skipping ${problem}\n`);
+  for (const problem of scan.problems) process.stderr.write(`refheap: ${problem}\n`);
   const heaps = scan.pages.map((page) => ({
     pid: page.pid,
     heapId: page.heapId,
@@ -25,7 +25,7 @@ export function ps(flags: { json?: boolean }): number {
     rows.push([
       String(heap.pid),
       String(heap.heapId),
-      heap.name,
+      printable(heap.name),
       bytes(heap.mappedBytes),
       count(heap.liveBlocks),
       count(heap.collections),

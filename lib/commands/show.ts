@@ -2,7 +2,7 @@
 import { layout } from '../native';
 import { formatMallocStats } from '../malloc-report';
 import type { StatsPage } from '../stats-page';
-import { bytes, count, duration, table } from './format';
+import { bytes, count, duration, printable, table } from './format';
 import { findPage, type Target } from './target';
 
 function describe(page: StatsPage): string {
@@ -12,7 +12,7 @@ function describe(page: StatsPage): string {
   const generations = [['generation', 'collections', 'collected', 'uncollectable']];
   gc.generations.forEach((g, i) => generations.push([String(i), count(g.collections), count(g.collected), count(g.uncollectable)]));
   const lines = [
-    `heap "${page.name}": pid ${page.pid}, heap ${page.heapId}, thread ${page.threadId}, ` +
+    `heap "${printable(page.name)}": pid ${page.pid}, heap ${page.heapId}, thread ${page.threadId}, ` +
       `up ${duration(now - page.createdMs)}, snapshot ${Math.max(0, Math.round(now - page.publishedMs))} ms old`,
     '',
     `mapped        ${bytes(s.mappedBytes)} (peak ${bytes(s.peakMappedBytes)})`,

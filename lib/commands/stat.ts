@@ -6,10 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError } from 'commander';
 import type { HeapStats } from '../stats';
 import type { StatsPage } from '../stats-page';
-import { bytes, count, percent } from './format';
+import { bytes, count, percent, printable } from './format';
 import { statsDirectory } from '../stats-dir';
 import { processAlive, scanPages } from '../stats-scan';
-import { CommandError, findPage, type Target } from './target';
+import { CommandError } from './command-error';
+import { findPage, type Target } from './target';
 
 // Each column and its width (values wider than that push the row out).
 const COLUMNS: [string, number][] = [
@@ -22,11 +23,18 @@ function line(cells: string[]): string {
   return cells.map((cell, i) => cell.padStart(COLUMNS[i]![1])).join(' ');
 }
 
+/** The longest interval a Node.js timer can wait. */
+const MAX_INTERVAL_MS = 2 ** 31 - 1;
+/** How long a process may show no heap (or several) before stat stops following it. */
+const PATIENCE_MS = 2000;
+
 /** "500", "500ms", "2s", "0.5s": milliseconds. */
 export function parseInterval(value: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value);
   const ms = match ? Number(match[1]) * (match[2] === 's' ? 1000 : 1) : NaN;
-  if (!(ms >= 1)) throw new InvalidArgumentError('interval must be a duration of at least 1 ms, such as 500, 250ms or 2s.');
+  if (!(ms >= 1 && ms <= MAX_INTERVAL_MS)) {
+    throw new InvalidArgumentError('interval must be a duration from 1 ms to 24 days, such as 500, 250ms or 2s.');
+  }
   return ms;
 }
 
@@ -52,40 +60,49 @@ function row(stats: HeapStats, allocationsPerSecond: number | undefined): string
  * The page to sample next: the same heap while it lives. Given a pid alone,
  * stat follows the process rather than one heap: when its heap is replaced
  * by another (as `refheap stress` does for each shape), it goes on with the
- * new one. undefined: nothing to sample this time; null: the end.
+ * new one. undefined: nothing to sample this time (between two heaps);
+ * a string: why sampling ends.
  */
-function nextPage(target: Target, current: StatsPage): StatsPage | undefined | null {
+function nextPage(target: Target, current: StatsPage): StatsPage | undefined | string {
   const fixed = { pid: current.pid, heapId: current.heapId };
   try {
     return findPage(fixed);
   } catch (error) {
     if (!(error instanceof CommandError)) throw error;
   }
-  if (target.heapId === undefined && processAlive(current.pid, current.processStart)) {
-    const scan = scanPages(statsDirectory(), { pid: current.pid });
-    return scan.pages.length === 1 ? scan.pages[0] : undefined;  // between heaps, or several: wait
-  }
-  const what = target.heapId === undefined ? `process ${current.pid} has exited` : `heap ${fixed.pid}.${fixed.heapId} is gone`;
-  process.stderr.write(`refheap: ${what}\n`);
-  return null;
+  if (target.heapId !== undefined) return `heap ${fixed.pid}.${fixed.heapId} is gone`;
+  if (!processAlive(current.pid, current.processStart)) return `process ${current.pid} has exited`;
+  const { pages } = scanPages(statsDirectory(), { pid: current.pid });
+  return pages.length === 1 ? pages[0] : undefined;
 }
 
 export async function stat(target: Target, intervalMs: number, samples: number, headerEvery: number): Promise<number> {
   let page: StatsPage = findPage(target);
   let previous: StatsPage | undefined;
   let rows = 0;
+  let lastSeen = Date.now();
   const start = Date.now();
   for (let n = 0; rows < samples; n++) {
     if (n > 0) {
       await sleep(Math.max(0, start + n * intervalMs - Date.now()));
       const next = nextPage(target, page);
-      if (next === null) return 0;
-      if (next === undefined) continue;
+      if (typeof next === 'string') {
+        process.stderr.write(`refheap: ${next}\n`);
+        return 0;
+      }
+      if (next === undefined) {
+        // Between two heaps, or with several: wait a little, not forever.
+        if (Date.now() - lastSeen < Math.max(PATIENCE_MS, 3 * intervalMs)) continue;
+        const { pages } = scanPages(statsDirectory(), { pid: page.pid });
+        const why = pages.length === 0 ? 'no heap any more' : `${pages.length} heaps; name one, as in ${page.pid}.${pages[0]!.heapId}`;
+        throw new CommandError(`process ${page.pid} has ${why}`);
+      }
       if (next.heapId !== page.heapId) {
-        console.log(`# now heap ${next.pid}.${next.heapId} "${next.name}"`);
+        console.log(`# now heap ${next.pid}.${next.heapId} "${printable(next.name)}"`);
         previous = undefined;
       }
       page = next;
+      lastSeen = Date.now();
     }
     if (rows % headerEvery === 0 || previous === undefined) console.log(line(HEADER));
     // The rate between the two snapshots' own times; the first row has none.

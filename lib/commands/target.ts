@@ -3,14 +3,13 @@ import { InvalidArgumentError } from 'commander';
 import { statsDirectory } from '../stats-dir';
 import { scanPages } from '../stats-scan';
 import type { StatsPage } from '../stats-page';
+import { CommandError } from './command-error';
+import { printable } from './format';
 
 export interface Target {
   pid: number;
   heapId?: number;
 }
-
-/** An error the user caused or can act on: printed as one line, exit status 1. */
-export class CommandError extends Error {}
 
 export function parseTarget(value: string): Target {
   const match = /^(\d+)(?:\.(\d+))?$/.exec(value);
@@ -25,7 +24,7 @@ export function findPage(target: Target): StatsPage {
   const scan = scanPages(statsDirectory(), target);
   if (scan.pages.length === 1) return scan.pages[0]!;
   if (scan.pages.length > 1) {
-    const list = scan.pages.map((page) => `${page.pid}.${page.heapId} "${page.name}"`).join(', ');
+    const list = scan.pages.map((page) => `${page.pid}.${page.heapId} "${printable(page.name)}"`).join(', ');
     throw new CommandError(`process ${target.pid} has ${scan.pages.length} heaps (${list}); name one, as in ${scan.pages[0]!.pid}.${scan.pages[0]!.heapId}`);
   }
   if (scan.problems.length > 0) throw new CommandError(scan.problems[0]!);
