@@ -203,3 +203,24 @@ TEST(page_never_replaces_a_live_page_of_this_process) {
 }
 
 }  // namespace refheap::testing
+
+namespace refheap::testing {
+
+// A call that does the work of many (alloc_many) counts as many toward the
+// page's clock: a few big batches, 15 ms apart, keep the page current.
+TEST(page_keeps_up_with_batches) {
+  TempDir dir;
+  Heap heap;
+  std::string error;
+  CHECK(heap.publish_to(dir.path, "batches", &error));
+  std::vector<double> refs(5 * 1000);
+  for (int round = 0; round < 5; round++) {
+    usleep(15000);
+    Heap::Operation operation(heap);
+    CHECK(heap.alloc_many(1000, 16, 0, 0, refs.data() + round * 1000) == Status::kOk);
+  }
+  CHECK(value_in(read_file(page_path(dir, heap)), "liveBlocks") >= 4000);
+  for (double ref : refs) heap.release(heap.resolve(ref));
+}
+
+}  // namespace refheap::testing
