@@ -6,7 +6,9 @@
 
 #include <napi.h>
 
+#include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "../core/heap.h"
 
@@ -25,5 +27,19 @@ bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap&
 
 // A number (any), for setters that convert like DataView.
 bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out);
+
+// A number as DataView stores it in a T: floating point as is, integers
+// through ECMAScript's ToUint32 (wrapping, NaN and infinities to 0).
+template <typename T>
+T convert_for_store(double number) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return static_cast<T>(number);
+  } else {
+    if (!std::isfinite(number)) return 0;
+    double wrapped = std::fmod(std::trunc(number), 4294967296.0);
+    if (wrapped < 0) wrapped += 4294967296.0;
+    return static_cast<T>(static_cast<uint32_t>(wrapped));
+  }
+}
 
 }  // namespace refheap::binding

@@ -104,4 +104,8 @@ void throw_status(Napi::Env env, Status status, const std::string& what) {
   }
 }
 
+void throw_alloc_error(Napi::Env env, Status status, uint64_t size, uint64_t slots, uint64_t type) {
+  throw_status(env, status, "alloc(" + std::to_string(size) + ", " + std::to_string(slots) + ", " + std::to_string(type) + ")");
+}
+
 }  // namespace refheap::binding

@@ -23,5 +23,7 @@ void throw_refheap_error(Napi::Env env, const char* code, const std::string& mes
 void throw_invalid_ref(Napi::Env env, Napi::Value received, int64_t index = -1);
 // The error for a core Status other than kOk; `what` names the operation.
 void throw_status(Napi::Env env, Status status, const std::string& what);
+// The error for a failed alloc(size, slots, type).
+void throw_alloc_error(Napi::Env env, Status status, uint64_t size, uint64_t slots, uint64_t type);
 
 }  // namespace refheap::binding

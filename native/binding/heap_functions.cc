@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "fast_calls.h"
 #include "guarded.h"
 #include "heap_handle.h"
 
@@ -23,10 +24,6 @@ bool read_defined_type(HeapHandle& h, const Napi::CallbackInfo& info, size_t ind
   if (h.heap.type_name(type) != nullptr) return true;
   throw_out_of_range(info.Env(), "type", "a defined type id", info[index]);
   return false;
-}
-
-void throw_alloc_error(Napi::Env env, Status status, uint64_t size, uint64_t slots, uint64_t type) {
-  throw_status(env, status, "alloc(" + std::to_string(size) + ", " + std::to_string(slots) + ", " + std::to_string(type) + ")");
 }
 
 Napi::Value alloc(HeapHandle& h, const Napi::CallbackInfo& info) {
@@ -211,26 +208,13 @@ Napi::Value get_scalar(HeapHandle& h, const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(value));
 }
 
-// ECMAScript's ToUint32: what DataView does to a number before storing it.
-uint32_t wrap_to_uint32(double number) {
-  if (!std::isfinite(number)) return 0;
-  double wrapped = std::fmod(std::trunc(number), 4294967296.0);
-  if (wrapped < 0) wrapped += 4294967296.0;
-  return static_cast<uint32_t>(wrapped);
-}
-
 template <typename T>
 Napi::Value set_scalar(HeapHandle& h, const Napi::CallbackInfo& info) {
   Block* block;
   uint64_t offset;
   double number;
   if (!read_block_range(h, info, sizeof(T), &block, &offset) || !read_number(info, 2, "value", &number)) return {};
-  T value;
-  if constexpr (std::is_floating_point_v<T>) {
-    value = static_cast<T>(number);
-  } else {
-    value = static_cast<T>(wrap_to_uint32(number));
-  }
+  const T value = convert_for_store<T>(number);
   std::memcpy(data_of(block) + offset, &value, sizeof(T));
   return info.Env().Undefined();
 }
@@ -402,58 +386,6 @@ Napi::Value fail_nth_mapping(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// alloc(size) and release(ref) are the calls a workload makes millions of
-// times. These two skip Napi::CallbackInfo (which fetches six arguments and
-// `this`) and take the common case with one Node-API call per argument;
-// anything else (more arguments, a bad one, a failure) goes to the checked
-// function, so every error still comes from one place.
-template <Method method>
-napi_value checked(napi_env env, napi_callback_info cbinfo) {
-  Napi::CallbackInfo info(env, cbinfo);
-  return guarded<method>(info);
-}
-
-napi_value fast_alloc(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2;
-  napi_value argv[2];
-  void* data;
-  double number;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  auto* h = static_cast<HeapHandle*>(data);
-  if (argc == 1 && !h->heap.closed() && napi_get_value_double(env, argv[0], &number) == napi_ok &&
-      number >= 0 && number <= static_cast<double>(kMaxDataBytes) && std::trunc(number) == number) {
-    Heap::Operation operation(h->heap);
-    if (!h->heap.closed()) {
-      Block* block;
-      const Status status = h->heap.alloc(static_cast<uint64_t>(number), 0, 0, &block);
-      if (status != Status::kOk) {
-        // Thrown here, never retried: a retry would map (and fail, or collect) again.
-        throw_alloc_error(Napi::Env(env), status, static_cast<uint64_t>(number), 0, 0);
-        return nullptr;
-      }
-      napi_value ref;
-      napi_create_double(env, h->heap.ref_of(block), &ref);
-      return ref;
-    }
-  }
-  return checked<alloc>(env, cbinfo);
-}
-
-napi_value fast_release(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2;
-  napi_value argv[2];
-  void* data;
-  double number;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  auto* h = static_cast<HeapHandle*>(data);
-  if (argc == 1 && !h->heap.closed() && napi_get_value_double(env, argv[0], &number) == napi_ok) {
-    Heap::Operation operation(h->heap);
-    Block* block = h->heap.closed() ? nullptr : h->heap.resolve(number);
-    if (block != nullptr && h->heap.release_held(block) == Status::kOk) return nullptr;  // undefined
-  }
-  return checked<release>(env, cbinfo);
-}
-
 struct Entry {
   const char* name;
   Napi::Value (*function)(const Napi::CallbackInfo&);
@@ -464,19 +396,9 @@ const Entry kFunctions[] = {
     {"retain", guarded<retain>},
     {"releaseMany", guarded<release_many>},
     {"refcount", guarded<refcount>},
-    {"setRef", guarded<set_ref>},
-    {"getRef", guarded<get_ref>},
     {"slotCount", guarded<slot_count_of>},
     {"sizeOf", guarded<size_of>},
     {"typeOf", guarded<type_of>},
-    {"getUint8", guarded<get_scalar<uint8_t>>},
-    {"setUint8", guarded<set_scalar<uint8_t>>},
-    {"getInt32", guarded<get_scalar<int32_t>>},
-    {"setInt32", guarded<set_scalar<int32_t>>},
-    {"getUint32", guarded<get_scalar<uint32_t>>},
-    {"setUint32", guarded<set_scalar<uint32_t>>},
-    {"getFloat64", guarded<get_scalar<double>>},
-    {"setFloat64", guarded<set_scalar<double>>},
     {"getBigInt64", guarded<get_big_int64>},
     {"setBigInt64", guarded<set_big_int64>},
     {"write", guarded<write>},
@@ -492,6 +414,27 @@ const Entry kFunctions[] = {
     {"failNthMapping", guarded<fail_nth_mapping>},
     {"close", close},
     {"isClosed", is_closed},
+};
+
+// The hottest calls, as plain Node-API callbacks (fast_calls.h).
+struct FastEntry {
+  const char* name;
+  napi_callback function;
+};
+
+const FastEntry kFastFunctions[] = {
+    {"alloc", fast_call<fast_alloc, alloc, 1>},
+    {"release", fast_call<fast_release, release, 1>},
+    {"getRef", fast_call<fast_get_ref, get_ref, 2>},
+    {"setRef", fast_call<fast_set_ref, set_ref, 3>},
+    {"getUint8", fast_call<fast_get_scalar<uint8_t>, get_scalar<uint8_t>, 2>},
+    {"setUint8", fast_call<fast_set_scalar<uint8_t>, set_scalar<uint8_t>, 3>},
+    {"getInt32", fast_call<fast_get_scalar<int32_t>, get_scalar<int32_t>, 2>},
+    {"setInt32", fast_call<fast_set_scalar<int32_t>, set_scalar<int32_t>, 3>},
+    {"getUint32", fast_call<fast_get_scalar<uint32_t>, get_scalar<uint32_t>, 2>},
+    {"setUint32", fast_call<fast_set_scalar<uint32_t>, set_scalar<uint32_t>, 3>},
+    {"getFloat64", fast_call<fast_get_scalar<double>, get_scalar<double>, 2>},
+    {"setFloat64", fast_call<fast_set_scalar<double>, set_scalar<double>, 3>},
 };
 
 // Each function pins the handle, not the object: a function kept after its
@@ -526,14 +469,14 @@ Napi::Object create_heap_object(Napi::Env env, AddonState* state, uint64_t max_b
   state->heaps.insert(handle);
   Napi::Object object = Napi::Object::New(env);
   for (const Entry& entry : kFunctions) add_heap_function(env, object, handle, entry.name, entry.function);
-  for (const auto& [name, callback] : {std::pair<const char*, napi_callback>{"alloc", fast_alloc}, {"release", fast_release}}) {
+  for (const FastEntry& entry : kFastFunctions) {
     napi_value function;
-    napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, handle, &function);
+    napi_create_function(env, entry.name, NAPI_AUTO_LENGTH, entry.function, handle, &function);
     handle->pins++;
     napi_add_finalizer(
         env, function, handle, [](napi_env, void* data, void*) { static_cast<HeapHandle*>(data)->unpin(); }, nullptr,
         nullptr);
-    object.Set(name, Napi::Value(env, function));
+    object.Set(entry.name, Napi::Value(env, function));
   }
   add_gc_functions(env, object, handle);
   object.Set("heapId", Napi::Number::New(env, static_cast<double>(handle->heap.id())));
