@@ -35,10 +35,12 @@ export function publishHeap(native: NativeHeap, name: string): void {
     if (problem !== undefined) throw new Error(`cannot use ${dir}: ${problem}`);
     native.publishTo(dir, name);
   } catch (error) {
-    // Once per reason, not per heap: a program making many heaps gets one warning.
+    // Once per reason, not per heap: a program making many heaps gets one
+    // warning. (The reason names the heap's file; the key leaves that out.)
     const reason = (error as Error).message;
-    if (!warned.has(reason)) {
-      warned.add(reason);
+    const key = reason.replace(/\/\.?\d+\.\d+(\.new)?\b/g, '/<page>');
+    if (!warned.has(key)) {
+      warned.add(key);
       process.emitWarning(`refheap: heap "${name}" has no live statistics page: ${reason}`, {
         code: 'REFHEAP_STATS_PAGE',
       });

@@ -48,18 +48,22 @@ export function processAlive(pid: number, processStart = 0): boolean {
 
 /**
  * Removes `file` if it is a page (or a page's temporary file) that process
- * `pid` made: ours, mode 0600, a page's magic, `pid` in its header. Anything
+ * `pid` made: ours, mode 0600, a page's magic, `pid` in its header (or, for
+ * a temporary file, nothing written yet). Anything
  * else (a user's file that merely has a page's name) stays. The name is
  * removed only if it still names the file that was checked.
  */
-function removeDeadPage(file: string, pid: number): boolean {
+function removeDeadPage(file: string, pid: number, temporary = false): boolean {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     const info = fs.fstatSync(fd);
-    if (!info.isFile() || info.uid !== currentUid() || (info.mode & 0o777) !== 0o600) return false;
+    if (!info.isFile() || info.uid !== currentUid() || (info.mode & 0o777 & ~0o600) !== 0) return false;
     const header = Buffer.alloc(40);
-    if (fs.readSync(fd, header, 0, 40, 0) !== 40 || !isPageHeader(header, pid)) return false;
+    const read = fs.readSync(fd, header, 0, 40, 0);
+    // A temporary file may be caught before its header was written: empty, or zeros.
+    const unwritten = temporary && header.subarray(0, read).every((byte) => byte === 0);
+    if (!unwritten && (read !== 40 || (info.mode & 0o777) !== 0o600 || !isPageHeader(header, pid))) return false;
     const now = fs.lstatSync(file);
     if (now.ino !== info.ino || now.dev !== info.dev) return false;
     fs.unlinkSync(file);
@@ -112,7 +116,7 @@ export function scanPages(dir: string, only: { pid?: number; heapId?: number } =
   for (const name of names) {
     const match = TEMPORARY_NAME.exec(name);
     const file = path.join(dir, name);
-    if (match && !processAlive(Number(match[1])) && removeDeadPage(file, Number(match[1]))) scan.removed.push(file);
+    if (match && !processAlive(Number(match[1])) && removeDeadPage(file, Number(match[1]), true)) scan.removed.push(file);
   }
   return scan;
 }

@@ -516,6 +516,7 @@ describe('what the reader refuses', () => {
       plant(pageFile(dead, 5, dir), deadPage),
       plant(pageFile(dead, 6, dir), deadPage.subarray(0, 300)), // half-written
       plant(path.join(dir, `.${dead}.8.new`), deadPage.subarray(0, 100)), // a temporary file left by a crash
+      plant(path.join(dir, `.${dead}.12.new`), Buffer.alloc(4096)), // ...before its header was written
       // ...and a page of this pid written by an earlier process that had it (another start time).
       plant(mine(900009), damaged(goodBytes, (b) => {
         b.writeBigUInt64LE(900009n, AT.heapId);

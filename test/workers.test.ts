@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Heap, RefheapError } from '../lib/index';
-import { expectBuilt, requireBuilt } from './child';
+import { expectBuilt, expectExit, requireBuilt, runNode } from './child';
 import { expectConsistent, expectError, rssBytes } from './helpers';
 
 const MiB = 1024 * 1024;
@@ -270,6 +270,26 @@ describe('worker threads', () => {
     heap.close();
     // Ten abandoned heaps, each with cycles: their memory went with their threads.
     expect(rssBytes() - rssStart).toBeLessThan(64 * MiB);
+  });
+
+  it('a worker terminated while it creates heaps ends cleanly', () => {
+    // Creating a heap makes some 60 functions; Node-API refuses them once
+    // termination begins, which must end the call, not the process. In a
+    // child process, so that an abort shows as one, not as a lost test run.
+    const result = runNode(`
+      const { Worker } = require('node:worker_threads');
+      (async () => {
+        for (let i = 0; i < 60; i++) {
+          const worker = new Worker(${JSON.stringify(requireBuilt())} +
+            'for (;;) new refheap.Heap({ publish: ' + (i % 2 === 0) + ' }).close();', { eval: true });
+          await new Promise((resolve) => setTimeout(resolve, 2 + ((i * 7) % 25)));
+          await worker.terminate();
+        }
+        console.log('done');
+      })();
+    `, { timeoutMs: 60_000 });
+    expectExit(result, 0);
+    expect(result.stdout.trim()).toBe('done');
   });
 
   it('a worker that exits without closing its heaps gives their memory back', async () => {

@@ -28,7 +28,8 @@ Napi::Value create_heap(const Napi::CallbackInfo& info) {
   uint64_t max_bytes;
   const uint64_t no_cap = 0;
   if (!read_integer(info, 0, "maxBytes", kMaxSafeInteger, &max_bytes, &no_cap)) return {};
-  return create_heap_object(info.Env(), AddonState::of(info.Env()), max_bytes);
+  napi_value object = create_heap_object(info.Env(), AddonState::of(info.Env()), max_bytes);
+  return object != nullptr ? Napi::Value(info.Env(), object) : Napi::Value();
 }
 
 // Does nothing: the benchmarks' baseline for the cost of one Node-API call.

@@ -171,26 +171,29 @@ Napi::Value set_dispatcher(HeapHandle& h, const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void add_gc_functions(Napi::Env env, Napi::Object object, HeapHandle* handle) {
-  add_heap_function(env, object, handle, "gcCollect", guarded<collect>);
-  add_heap_function(env, object, handle, "gcSetEnabled", guarded<set_enabled>);
-  add_heap_function(env, object, handle, "gcIsEnabled", guarded<is_enabled>);
-  add_heap_function(env, object, handle, "gcGetCount", guarded<get_count>);
-  add_heap_function(env, object, handle, "gcGetThreshold", guarded<get_threshold>);
-  add_heap_function(env, object, handle, "gcSetThreshold", guarded<set_threshold>);
-  add_heap_function(env, object, handle, "gcGetDebug", guarded<get_debug>);
-  add_heap_function(env, object, handle, "gcSetDebug", guarded<set_debug>);
-  add_heap_function(env, object, handle, "gcGarbage", guarded<garbage>);
-  add_heap_function(env, object, handle, "gcClearGarbage", guarded<clear_garbage>);
-  add_heap_function(env, object, handle, "gcGetObjects", guarded<get_objects>);
-  add_heap_function(env, object, handle, "gcGetReferrers", guarded<get_referrers>);
-  add_heap_function(env, object, handle, "gcGetReferents", guarded<get_referents>);
-  add_heap_function(env, object, handle, "gcIsTracked", guarded<is_tracked>);
-  add_heap_function(env, object, handle, "gcIsFinalized", guarded<is_finalized>);
-  add_heap_function(env, object, handle, "gcFreeze", guarded<freeze>);
-  add_heap_function(env, object, handle, "gcUnfreeze", guarded<unfreeze>);
-  add_heap_function(env, object, handle, "gcGetFreezeCount", guarded<get_freeze_count>);
-  add_heap_function(env, object, handle, "setDispatcher", guarded<set_dispatcher>);
+bool add_gc_functions(napi_env env, napi_value object, HeapHandle* handle) {
+  static const HeapFunction functions[] = {
+      {"gcCollect", callback<guarded<collect>>},
+      {"gcSetEnabled", callback<guarded<set_enabled>>},
+      {"gcIsEnabled", callback<guarded<is_enabled>>},
+      {"gcGetCount", callback<guarded<get_count>>},
+      {"gcGetThreshold", callback<guarded<get_threshold>>},
+      {"gcSetThreshold", callback<guarded<set_threshold>>},
+      {"gcGetDebug", callback<guarded<get_debug>>},
+      {"gcSetDebug", callback<guarded<set_debug>>},
+      {"gcGarbage", callback<guarded<garbage>>},
+      {"gcClearGarbage", callback<guarded<clear_garbage>>},
+      {"gcGetObjects", callback<guarded<get_objects>>},
+      {"gcGetReferrers", callback<guarded<get_referrers>>},
+      {"gcGetReferents", callback<guarded<get_referents>>},
+      {"gcIsTracked", callback<guarded<is_tracked>>},
+      {"gcIsFinalized", callback<guarded<is_finalized>>},
+      {"gcFreeze", callback<guarded<freeze>>},
+      {"gcUnfreeze", callback<guarded<unfreeze>>},
+      {"gcGetFreezeCount", callback<guarded<get_freeze_count>>},
+      {"setDispatcher", callback<guarded<set_dispatcher>>},
+  };
+  return add_heap_functions(env, object, handle, functions, sizeof functions / sizeof functions[0]);
 }
 
 }  // namespace refheap::binding

@@ -386,43 +386,31 @@ Napi::Value fail_nth_mapping(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-struct Entry {
-  const char* name;
-  Napi::Value (*function)(const Napi::CallbackInfo&);
-};
-
-const Entry kFunctions[] = {
-    {"allocMany", guarded<alloc_many>},
-    {"retain", guarded<retain>},
-    {"releaseMany", guarded<release_many>},
-    {"refcount", guarded<refcount>},
-    {"slotCount", guarded<slot_count_of>},
-    {"sizeOf", guarded<size_of>},
-    {"typeOf", guarded<type_of>},
-    {"getBigInt64", guarded<get_big_int64>},
-    {"setBigInt64", guarded<set_big_int64>},
-    {"write", guarded<write>},
-    {"read", guarded<read>},
-    {"view", guarded<view>},
-    {"defineType", guarded<define_type>},
-    {"typeName", guarded<type_name>},
-    {"stats", guarded<stats>},
-    {"publishTo", guarded<publish_to>},
-    {"publishNow", publish_now},
-    {"trim", guarded<trim>},
-    {"verify", guarded<verify>},
-    {"failNthMapping", guarded<fail_nth_mapping>},
-    {"close", close},
-    {"isClosed", is_closed},
-};
-
-// The hottest calls, as plain Node-API callbacks (fast_calls.h).
-struct FastEntry {
-  const char* name;
-  napi_callback function;
-};
-
-const FastEntry kFastFunctions[] = {
+// Every function of the heap object. The hottest are plain Node-API
+// callbacks with a fast path (fast_calls.h); the rest check every argument.
+const HeapFunction kFunctions[] = {
+    {"allocMany", callback<guarded<alloc_many>>},
+    {"retain", callback<guarded<retain>>},
+    {"releaseMany", callback<guarded<release_many>>},
+    {"refcount", callback<guarded<refcount>>},
+    {"slotCount", callback<guarded<slot_count_of>>},
+    {"sizeOf", callback<guarded<size_of>>},
+    {"typeOf", callback<guarded<type_of>>},
+    {"getBigInt64", callback<guarded<get_big_int64>>},
+    {"setBigInt64", callback<guarded<set_big_int64>>},
+    {"write", callback<guarded<write>>},
+    {"read", callback<guarded<read>>},
+    {"view", callback<guarded<view>>},
+    {"defineType", callback<guarded<define_type>>},
+    {"typeName", callback<guarded<type_name>>},
+    {"stats", callback<guarded<stats>>},
+    {"publishTo", callback<guarded<publish_to>>},
+    {"publishNow", callback<publish_now>},
+    {"trim", callback<guarded<trim>>},
+    {"verify", callback<guarded<verify>>},
+    {"failNthMapping", callback<guarded<fail_nth_mapping>>},
+    {"close", callback<close>},
+    {"isClosed", callback<is_closed>},
     {"alloc", fast_call<fast_alloc, alloc, 1>},
     {"release", fast_call<fast_release, release, 1>},
     {"getRef", fast_call<fast_get_ref, get_ref, 2>},
@@ -436,11 +424,6 @@ const FastEntry kFastFunctions[] = {
     {"getFloat64", fast_call<fast_get_scalar<double>, get_scalar<double>, 2>},
     {"setFloat64", fast_call<fast_set_scalar<double>, set_scalar<double>, 3>},
 };
-
-// Each function pins the handle, not the object: a function kept after its
-// heap object was collected (`const { alloc } = heap`) must still find it.
-// The heap closes when the last function and the last view are collected.
-void finalize_heap_function(Napi::Env /*env*/, HeapHandle* handle) { handle->unpin(); }
 
 }  // namespace
 
@@ -456,31 +439,40 @@ void HeapHandle::unpin() {
   delete this;  // ~Heap closes the heap if close() was never called
 }
 
-void add_heap_function(Napi::Env env, Napi::Object object, HeapHandle* handle, const char* name,
-                       Napi::Value (*function)(const Napi::CallbackInfo&)) {
-  Napi::Function value = Napi::Function::New(env, function, name, handle);
-  handle->pins++;
-  value.AddFinalizer(finalize_heap_function, handle);
-  object.Set(name, value);
+// Each function pins the handle, not the object: a function kept after its
+// heap object was collected (`const { alloc } = heap`) must still find it.
+// The heap closes when the last function and the last view are collected.
+bool add_heap_functions(napi_env env, napi_value object, HeapHandle* handle, const HeapFunction* functions,
+                        size_t count) {
+  const auto unpin = [](napi_env, void* data, void*) { static_cast<HeapHandle*>(data)->unpin(); };
+  for (size_t i = 0; i < count; i++) {
+    napi_value function;
+    if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].callback, handle, &function) !=
+            napi_ok ||
+        napi_add_finalizer(env, function, handle, unpin, nullptr, nullptr) != napi_ok) {
+      return false;
+    }
+    handle->pins++;
+    if (napi_set_named_property(env, object, functions[i].name, function) != napi_ok) return false;
+  }
+  return true;
 }
 
-Napi::Object create_heap_object(Napi::Env env, AddonState* state, uint64_t max_bytes) {
+napi_value create_heap_object(napi_env env, AddonState* state, uint64_t max_bytes) {
   auto* handle = new HeapHandle(state, env, max_bytes);
   state->heaps.insert(handle);
-  Napi::Object object = Napi::Object::New(env);
-  for (const Entry& entry : kFunctions) add_heap_function(env, object, handle, entry.name, entry.function);
-  for (const FastEntry& entry : kFastFunctions) {
-    napi_value function;
-    napi_create_function(env, entry.name, NAPI_AUTO_LENGTH, entry.function, handle, &function);
-    handle->pins++;
-    napi_add_finalizer(
-        env, function, handle, [](napi_env, void* data, void*) { static_cast<HeapHandle*>(data)->unpin(); }, nullptr,
-        nullptr);
-    object.Set(entry.name, Napi::Value(env, function));
+  napi_value object, heap_id;
+  const bool made = napi_create_object(env, &object) == napi_ok &&
+                    add_heap_functions(env, object, handle, kFunctions, sizeof kFunctions / sizeof kFunctions[0]) &&
+                    add_gc_functions(env, object, handle) &&
+                    napi_create_double(env, static_cast<double>(handle->heap.id()), &heap_id) == napi_ok &&
+                    napi_set_named_property(env, object, "heapId", heap_id) == napi_ok;
+  if (made) return object;
+  if (handle->pins == 0) {  // else the functions made so far let go of it when they are finalized
+    state->heaps.erase(handle);
+    delete handle;
   }
-  add_gc_functions(env, object, handle);
-  object.Set("heapId", Napi::Number::New(env, static_cast<double>(handle->heap.id())));
-  return object;
+  return nullptr;
 }
 
 void HeapHandle::dispatch(std::initializer_list<napi_value> args) {

@@ -42,15 +42,32 @@ struct HeapHandle final : GcHooks {
 };
 
 // Creates the native side of one heap: an object whose functions carry the
-// handle as their data, so no call needs to unwrap `this`.
-Napi::Object create_heap_object(Napi::Env env, AddonState* state, uint64_t max_bytes);
+// handle as their data, so no call needs to unwrap `this`. nullptr when
+// Node-API refuses (a worker being terminated).
+napi_value create_heap_object(napi_env env, AddonState* state, uint64_t max_bytes);
+
+// One function of the heap object.
+struct HeapFunction {
+  const char* name;
+  napi_callback callback;
+};
+
+// The Node-API callback of a node-addon-api style function.
+template <Napi::Value (*function)(const Napi::CallbackInfo&)>
+napi_value callback(napi_env env, napi_callback_info cbinfo) {
+  Napi::CallbackInfo info(env, cbinfo);
+  return function(info);
+}
+
+// Adds `functions` to `object`, each pinning the handle. Plain Node-API with
+// every status checked: while a worker is being terminated these calls
+// fail, and node-addon-api's wrappers would abort the process. False when
+// one failed (those added so far keep their pins; their finalizers drop them).
+bool add_heap_functions(napi_env env, napi_value object, HeapHandle* handle, const HeapFunction* functions,
+                        size_t count);
 
 // The heap.gc functions (gc_functions.cc), added to the heap object.
-void add_gc_functions(Napi::Env env, Napi::Object object, HeapHandle* handle);
-
-// Adds `function` as `name` to `object`; the function pins the handle.
-void add_heap_function(Napi::Env env, Napi::Object object, HeapHandle* handle, const char* name,
-                       Napi::Value (*function)(const Napi::CallbackInfo&));
+bool add_gc_functions(napi_env env, napi_value object, HeapHandle* handle);
 
 // The view of a block's data (heap_views.cc).
 Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block);

@@ -103,7 +103,9 @@ Status Heap::alloc_many(uint64_t count, uint64_t size, uint64_t slots, uint64_t 
       // (gc.getObjects) and kept or freed it: that one is only released.
       for (uint64_t made = 0; made < i; made++) {
         Block* undone = resolve(refs[made]);
-        if (undone == nullptr) continue;
+        // Gone, or at zero and only waiting (a view, a finalizer): JavaScript
+        // already released the count this call held.
+        if (undone == nullptr || undone->refcount == 0) continue;
         const bool held_elsewhere = undone->refcount != 1 || views_.count(undone) != 0 ||
                                     has_gc_bit(undone, gc_bits::kCollecting) || any_slot_filled(undone);
         if (held_elsewhere) {

@@ -120,8 +120,22 @@ Layout layout_for(size_t count) {
 }
 
 // Fills a fresh (zeroed) page: the header and the field list.
+// process_start_ticks(), read once per process (a child forked without
+// exec reads its own).
+uint64_t this_process_start() {
+  static std::mutex lock;
+  static pid_t pid = 0;
+  static uint64_t ticks = 0;
+  std::lock_guard<std::mutex> guard(lock);
+  if (pid != getpid()) {
+    pid = getpid();
+    ticks = process_start_ticks();
+  }
+  return ticks;
+}
+
 void lay_out(char* page, const Layout& layout, const std::string& name, uint64_t heap_id) {
-  static const uint64_t process_start = process_start_ticks();  // read once per process
+  const uint64_t process_start = this_process_start();
   auto* header = reinterpret_cast<PageHeader*>(page);
   std::memcpy(header->magic, kPageMagic, sizeof kPageMagic);
   header->version = kPageVersion;
@@ -156,7 +170,7 @@ bool written_by_this_process(const std::string& path) {
   const bool read_whole = pread(fd, &header, sizeof header, 0) == static_cast<ssize_t>(sizeof header);
   close(fd);
   return read_whole && std::memcmp(header.magic, kPageMagic, sizeof kPageMagic) == 0 &&
-         header.pid == static_cast<uint64_t>(getpid()) && header.process_start == process_start_ticks();
+         header.pid == static_cast<uint64_t>(getpid()) && header.process_start == this_process_start();
 }
 
 // Gives the filled `temporary` file its name. link(), unlike rename(), never
@@ -232,7 +246,9 @@ StatsPage::StatsPage(std::string path, PageHeader* header, size_t bytes, double*
 
 StatsPage::~StatsPage() {
   forget_page(path_);
-  unlink(path_.c_str());
+  // A child forked without exec that closes an inherited heap must leave
+  // its parent's page alone.
+  if (header_->pid == static_cast<uint64_t>(getpid())) unlink(path_.c_str());
   munmap(header_, bytes_);
 }
 

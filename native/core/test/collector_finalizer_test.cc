@@ -1030,4 +1030,30 @@ TEST(failed_alloc_many_releases_a_block_javascript_filled) {
   CHECK_CONSISTENT(heap);
 }
 
+// ...and a block JavaScript released to zero meanwhile (a view keeps it
+// allocated) is left alone: its count is not taken below zero.
+TEST(failed_alloc_many_leaves_a_block_released_to_zero) {
+  Heap heap(kArenaSize);
+  GcRecorder rec(heap);
+  Block* victim = nullptr;
+  rec.on_event = [&](bool starting, const CollectionInfo&) {
+    if (!starting || victim != nullptr) return;
+    for (unsigned g = 0; g < kGenerations && victim == nullptr; g++) {
+      if (heap.gc().generation(g).empty()) continue;
+      victim = heap.gc().generation(g).front();
+      CHECK(heap.add_view(victim) == Status::kOk);
+      heap.release(victim);
+      heap.release(victim);  // the count alloc_many holds, too: misuse, but possible from JavaScript
+    }
+  };
+  std::vector<double> refs(100000);
+  CHECK(heap.alloc_many(refs.size(), 16, 1, 0, refs.data()) == Status::kHeapLimit);
+  CHECK(victim != nullptr);
+  CHECK_EQ(victim->refcount, 0u);
+  heap.drop_view_later(victim);
+  { Heap::Operation operation(heap); }
+  CHECK_EQ(heap.stats().live_blocks, 0u);
+  CHECK_CONSISTENT(heap);
+}
+
 }  // namespace refheap::testing
