@@ -93,12 +93,26 @@ export interface Layout {
   maxTypes: number;
 }
 
+/** The statistics page's header, defined once in native/core/stats_page.h. */
+export interface StatsPageLayout {
+  magic: string;
+  headerBytes: number;
+  nameCapacity: number;
+  offsets: Record<
+    | 'version' | 'headerBytes' | 'pageBytes' | 'sequence' | 'pid' | 'threadId' | 'heapId' | 'createdMs'
+    | 'processStart' | 'publishedMs' | 'fieldCount' | 'pathSlotBytes' | 'pathsOffset' | 'kindsOffset'
+    | 'valuesOffset' | 'nameBytes' | 'name',
+    number
+  >;
+}
+
 interface Addon {
   createHeap(maxBytes?: number): NativeHeap;
   setErrorClass(errorClass: typeof RefheapError): void;
   layout: Layout;
   /** What each value of `stats()` is: its path in HeapStats. */
   statsFields: StatsField[];
+  statsPageLayout: StatsPageLayout;
   /** Does nothing: the benchmarks' baseline for one Node-API call. */
   noop(): void;
 }
@@ -109,4 +123,5 @@ addon.setErrorClass(RefheapError);
 export const createNativeHeap = addon.createHeap;
 export const layout: Readonly<Layout> = addon.layout;
 export const statsFields: readonly StatsField[] = addon.statsFields;
+export const statsPageLayout: Readonly<StatsPageLayout> = addon.statsPageLayout;
 export const nativeNoop = addon.noop;

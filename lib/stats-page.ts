@@ -6,32 +6,12 @@
  */
 import fs from 'node:fs';
 import { currentUid } from './stats-dir';
-import { statsFields } from './native';
+import { statsFields, statsPageLayout } from './native';
 import { buildStats, tableRows, type HeapStats, type StatsField } from './stats';
 
-/** The header's fields and their offsets (PageHeader in stats_page.h). */
-const HEADER = {
-  bytes: 256,
-  version: 8,
-  headerBytes: 12,
-  pageBytes: 16,
-  sequence: 24,
-  pid: 32,
-  threadId: 40,
-  heapId: 48,
-  createdMs: 56,
-  processStart: 64,
-  publishedMs: 72,
-  fieldCount: 80,
-  pathSlotBytes: 84,
-  pathsOffset: 88,
-  kindsOffset: 92,
-  valuesOffset: 96,
-  nameBytes: 100,
-  name: 104,
-  nameCapacity: 128,
-} as const;
-const MAGIC = 'refheapS';
+/** The header's offsets, as the core defines them (PageHeader in stats_page.h). */
+const HEADER = { ...statsPageLayout.offsets, bytes: statsPageLayout.headerBytes, nameCapacity: statsPageLayout.nameCapacity };
+const MAGIC = statsPageLayout.magic;
 const MAX_FIELDS = 10_000;
 /** Far above any real page (about 12 KiB), far below what could exhaust a reader. */
 const MAX_PAGE_BYTES = 1 << 20;

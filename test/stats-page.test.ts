@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Heap, type HeapStats } from '../lib/index';
-import { statsFields } from '../lib/native';
+import { statsFields, statsPageLayout } from '../lib/native';
 import { statsDirectory } from '../lib/stats-dir';
 import { readStatsPage, StatsPageError, type StatsPage } from '../lib/stats-page';
 import { scanPages } from '../lib/stats-scan';
@@ -26,8 +26,7 @@ process.env.REFHEAP_STATS_DIR = DIR;
 const ENV = { ...process.env, NODE_OPTIONS: '', REFHEAP_STATS_DIR: DIR };
 
 /** Offsets in PageHeader (stats_page.h), for making damaged copies. */
-const AT = { headerBytes: 12, pageBytes: 16, sequence: 24, pid: 32, heapId: 48, processStart: 64, fieldCount: 80,
-  pathsOffset: 88, kindsOffset: 92, valuesOffset: 96, nameBytes: 100 } as const;
+const AT = statsPageLayout.offsets;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pageFile = (pid: number, heapId: number, dir = DIR) => path.join(dir, `${pid}.${heapId}`);
@@ -375,8 +374,9 @@ describe('what the reader refuses', () => {
   /** A copy of the good page whose field `fieldPath` is renamed `renamed`. */
   function withPath(fieldPath: string, renamed: string): Buffer {
     return damaged(goodBytes, (b) => {
-      const slot = goodBytes.readUInt32LE(AT.pathsOffset) + fieldIndex(fieldPath) * 48;
-      b.fill(0, slot, slot + 48);
+      const slotBytes = goodBytes.readUInt32LE(AT.pathSlotBytes);
+      const slot = goodBytes.readUInt32LE(AT.pathsOffset) + fieldIndex(fieldPath) * slotBytes;
+      b.fill(0, slot, slot + slotBytes);
       b.write(renamed, slot, 'latin1');
     });
   }
@@ -404,7 +404,7 @@ describe('what the reader refuses', () => {
       ['a path without its NUL', damaged(goodBytes, (b) => b.fill(0x41, goodBytes.readUInt32LE(AT.pathsOffset), goodBytes.readUInt32LE(AT.pathsOffset) + 48)), /malformed: field 0 has no valid path/],
       ['a name longer than its room', damaged(goodBytes, (b) => b.writeUInt32LE(129, AT.nameBytes)), /malformed: a name of 129 bytes/],
       ['a header smaller than a header', damaged(goodBytes, (b) => b.writeUInt32LE(100, AT.headerBytes)), /malformed: impossible sizes/],
-      ['version 0', damaged(goodBytes, (b) => b.writeUInt32LE(0, 8)), /malformed: version 0/],
+      ['version 0', damaged(goodBytes, (b) => b.writeUInt32LE(0, AT.version)), /malformed: version 0/],
       ['longer than its header says', Buffer.concat([goodBytes, Buffer.alloc(4096)]), /malformed: \d+ bytes, its header says \d+/],
       ['larger than any page', damaged(Buffer.concat([goodBytes, Buffer.alloc(2 << 20)]), (b) => b.writeBigUInt64LE(BigInt(goodBytes.length + (2 << 20)), AT.pageBytes)), /malformed: \d+ bytes, more than any statistics page/],
       ['a path through __proto__', withPath('liveBlocks', '__proto__.polluted'), /malformed: field 4 has no valid path/],

@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "heap_handle.h"
 #include "../core/stats_fields.h"
+#include "../core/stats_page.h"
 
 namespace refheap::binding {
 namespace {
@@ -57,6 +58,37 @@ Napi::Array stats_field_list(Napi::Env env) {
   return list;
 }
 
+// The statistics page's header (stats_page.h), for the reader in
+// lib/stats-page.ts: the format is defined once, in the core.
+Napi::Object stats_page_layout(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("magic", Napi::String::New(env, kPageMagic, sizeof kPageMagic));
+  out.Set("headerBytes", Napi::Number::New(env, sizeof(PageHeader)));
+  out.Set("nameCapacity", Napi::Number::New(env, kPageNameBytes));
+  Napi::Object at = Napi::Object::New(env);
+#define REFHEAP_OFFSET(js_name, field) at.Set(js_name, Napi::Number::New(env, offsetof(PageHeader, field)));
+  REFHEAP_OFFSET("version", version)
+  REFHEAP_OFFSET("headerBytes", header_bytes)
+  REFHEAP_OFFSET("pageBytes", page_bytes)
+  REFHEAP_OFFSET("sequence", sequence)
+  REFHEAP_OFFSET("pid", pid)
+  REFHEAP_OFFSET("threadId", thread_id)
+  REFHEAP_OFFSET("heapId", heap_id)
+  REFHEAP_OFFSET("createdMs", created_ms)
+  REFHEAP_OFFSET("processStart", process_start)
+  REFHEAP_OFFSET("publishedMs", published_ms)
+  REFHEAP_OFFSET("fieldCount", field_count)
+  REFHEAP_OFFSET("pathSlotBytes", path_slot_bytes)
+  REFHEAP_OFFSET("pathsOffset", paths_offset)
+  REFHEAP_OFFSET("kindsOffset", kinds_offset)
+  REFHEAP_OFFSET("valuesOffset", values_offset)
+  REFHEAP_OFFSET("nameBytes", name_bytes)
+  REFHEAP_OFFSET("name", name)
+#undef REFHEAP_OFFSET
+  out.Set("offsets", at);
+  return out;
+}
+
 // The block layout, for JavaScript that needs offsets (tests, a future
 // fast path): defined once in the core, read from here.
 Napi::Object layout(Napi::Env env) {
@@ -85,6 +117,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, set_error_class, "setErrorClass"));
   exports.Set("layout", layout(env));
   exports.Set("statsFields", stats_field_list(env));
+  exports.Set("statsPageLayout", stats_page_layout(env));
   exports.Set("noop", Napi::Function::New(env, noop, "noop"));
   return exports;
 }

@@ -17,11 +17,8 @@ bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name
     }
   } else {
     double number;
-    if (napi_get_value_double(info.Env(), info[index], &number) == napi_ok) {
-      if (number >= 0 && number <= static_cast<double>(max) && std::trunc(number) == number) {
-        *out = static_cast<uint64_t>(number);
-        return true;
-      }
+    if (napi_get_value_double(info.Env(), info[index], &number) == napi_ok && integer_in_range(number, max, out)) {
+      return true;
     }
   }
   Napi::Value value = info[index];
@@ -34,12 +31,10 @@ bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name
     throw_invalid_type(info.Env(), name, "of type number", value);
     return false;
   }
-  const double number = value.As<Napi::Number>().DoubleValue();
-  if (!(number >= 0 && number <= static_cast<double>(max)) || std::trunc(number) != number) {
+  if (!integer_in_range(value.As<Napi::Number>().DoubleValue(), max, out)) {
     throw_out_of_range(info.Env(), name, "an integer >= 0 && <= " + std::to_string(max), value);
     return false;
   }
-  *out = static_cast<uint64_t>(number);
   return true;
 }
 

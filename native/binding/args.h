@@ -14,6 +14,13 @@
 
 namespace refheap::binding {
 
+// Whether `number` is an integer in [0, max]; if so, it goes to `out`.
+inline bool integer_in_range(double number, uint64_t max, uint64_t* out) {
+  if (!(number >= 0 && number <= static_cast<double>(max) && std::trunc(number) == number)) return false;
+  *out = static_cast<uint64_t>(number);
+  return true;
+}
+
 // An integer in [0, max]. When the argument is undefined, `fallback` is used
 // if given, else it is a type error.
 bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name, uint64_t max, uint64_t* out,

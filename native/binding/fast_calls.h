@@ -50,16 +50,9 @@ napi_value fast_call(napi_env env, napi_callback_info cbinfo) {
   return guarded<checked>(info);
 }
 
-// An integer in [0, max], as read_integer accepts it.
-inline bool fast_index(double number, uint64_t max, uint64_t* out) {
-  if (!(number >= 0 && number <= static_cast<double>(max) && std::trunc(number) == number)) return false;
-  *out = static_cast<uint64_t>(number);
-  return true;
-}
-
 inline Fast fast_alloc(napi_env env, Heap& heap, const double* args, size_t argc, napi_value* result) {
   uint64_t size;
-  if (argc != 1 || !fast_index(args[0], kMaxDataBytes, &size)) return Fast::kFallback;
+  if (argc != 1 || !integer_in_range(args[0], kMaxDataBytes, &size)) return Fast::kFallback;
   Block* block;
   const Status status = heap.alloc(size, 0, 0, &block);
   if (status != Status::kOk) {
@@ -83,7 +76,7 @@ template <typename T>
 Block* fast_scalar_at(Heap& heap, const double* args, uint64_t* offset) {
   Block* block = heap.resolve(args[0]);
   if (block == nullptr || data_size(block) < sizeof(T)) return nullptr;
-  return fast_index(args[1], data_size(block) - sizeof(T), offset) ? block : nullptr;
+  return integer_in_range(args[1], data_size(block) - sizeof(T), offset) ? block : nullptr;
 }
 
 template <typename T>
@@ -112,7 +105,7 @@ inline Fast fast_get_ref(napi_env env, Heap& heap, const double* args, size_t ar
   Block* block = argc == 2 ? heap.resolve(args[0]) : nullptr;
   uint64_t slot;
   Block* target = nullptr;
-  if (block == nullptr || !fast_index(args[1], UINT32_MAX, &slot) || heap.get_ref(block, slot, &target) != Status::kOk) {
+  if (block == nullptr || !integer_in_range(args[1], UINT32_MAX, &slot) || heap.get_ref(block, slot, &target) != Status::kOk) {
     return Fast::kFallback;
   }
   if (target == nullptr) napi_get_null(env, result);
@@ -126,7 +119,7 @@ inline Fast fast_set_ref(napi_env env, Heap& heap, const double* args, size_t ar
   Block* target = block != nullptr ? heap.resolve(args[2]) : nullptr;
   uint64_t slot;
   // set_ref changes nothing when it fails, so the checked call can say why.
-  if (target == nullptr || !fast_index(args[1], UINT32_MAX, &slot) || heap.set_ref(block, slot, target) != Status::kOk) {
+  if (target == nullptr || !integer_in_range(args[1], UINT32_MAX, &slot) || heap.set_ref(block, slot, target) != Status::kOk) {
     return Fast::kFallback;
   }
   napi_get_undefined(env, result);
