@@ -26,7 +26,7 @@ function refresh(): void {
 
 /**
  * Publishes `native`'s statistics under `name`. A heap works without its
- * page, so a failure is a warning (once per reason), not an error.
+ * page, so a failure is a warning (once per directory), not an error.
  */
 export function publishHeap(native: NativeHeap, name: string): void {
   const dir = statsDirectory();
@@ -35,13 +35,11 @@ export function publishHeap(native: NativeHeap, name: string): void {
     if (problem !== undefined) throw new Error(`cannot use ${dir}: ${problem}`);
     native.publishTo(dir, name);
   } catch (error) {
-    // Once per reason, not per heap: a program making many heaps gets one
-    // warning. (The reason names the heap's file; the key leaves that out.)
-    const reason = (error as Error).message;
-    const key = reason.replace(/\/\.?\d+\.\d+(\.new)?\b/g, '/<page>');
-    if (!warned.has(key)) {
-      warned.add(key);
-      process.emitWarning(`refheap: heap "${name}" has no live statistics page: ${reason}`, {
+    // Once per directory, not per heap: a program making many heaps gets one
+    // warning, naming the first heap and its reason.
+    if (!warned.has(dir)) {
+      warned.add(dir);
+      process.emitWarning(`refheap: heap "${name}" has no live statistics page: ${(error as Error).message}`, {
         code: 'REFHEAP_STATS_PAGE',
       });
     }
