@@ -22,7 +22,7 @@ function describe(page: StatsPage): string {
     `pools         ${count(s.pools.used)} used, ${count(s.pools.free)} free`,
     `large blocks  ${count(s.largeBlocks.count)}, ${bytes(s.largeBlocks.bytes)}`,
     '',
-    `collector     ${gc.enabled ? 'automatic' : 'manual only'}; counts ${gc.counts.join(' ')}, thresholds ${gc.thresholds.join(' ')}`,
+    `collector     ${gc.enabled && gc.thresholds[0] > 0 ? 'automatic' : 'manual only'}; counts ${gc.counts.join(' ')}, thresholds ${gc.thresholds.join(' ')}`,
     `              frozen ${count(gc.frozen)}, garbage ${count(gc.garbage)}; pauses last ${gc.pauses.lastMs.toFixed(3)} ms, ` +
       `max ${gc.pauses.maxMs.toFixed(3)} ms, total ${gc.pauses.totalMs.toFixed(1)} ms`,
     table(generations, 'rrrr'),

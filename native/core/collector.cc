@@ -200,9 +200,8 @@ void Collector::survive(std::vector<Block*>& blocks, size_t count, unsigned gene
 // Frees the unreachable blocks that are left: hold each, clear every slot
 // (so the cycles fall apart), then drop the holds.
 uint64_t Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generation) {
-  // Freed by their counts: those at zero now (see collect).
-  uint64_t collected = 0;
-  for (Block* block : blocks) collected += block->refcount == 0 ? 0 : 1;
+  // Those freed by their counts in the finalize phase have left already.
+  const uint64_t collected = blocks.size();
   if (debug & debug_flags::kSaveAll) {
     for (Block* block : blocks) {
       block->refcount++;  // the garbage list's count (a deferred block's 0 becomes 1)
@@ -214,6 +213,7 @@ uint64_t Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generat
   // Hold each block and clear its slots in one pass: a block whose count
   // reaches zero meanwhile is still kCollecting, so it is only marked
   // (kDeferred) and the hold it gets when its turn comes brings it back to 1.
+  deleting_ = true;
   const size_t count = blocks.size();
   for (size_t k = 0; k < count && k < kPrefetchDistance; k++) prefetch_targets(heap_, blocks[k]);
   for (size_t k = 0; k < count; k++) {
@@ -238,8 +238,49 @@ uint64_t Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generat
       track(block, generation);  // something outside took a count meanwhile
     }
   }
+  deleting_ = false;  // the finalizers this queued run when the collection ends
   blocks.clear();
   return collected;
+}
+
+bool Collector::leave_on_zero(Block* block) {
+  if (!finalize_phase_) {
+    set_gc_bits(block, gc_bits::kDeferred);
+    return false;
+  }
+  collecting_list_[slotted(block)->gc_word] = nullptr;
+  clear_gc_bits(block, kCollectionState);
+  return true;
+}
+
+// The finalize phase over the unreachable `blocks`; whether JavaScript ran.
+// A block whose count reaches zero meanwhile leaves (its entry becomes
+// nullptr, see leave_on_zero) and is freed by its count, so the list is
+// read afresh at every step and compacted at the end.
+bool Collector::run_finalizers(std::vector<Block*>& blocks, bool finalizers_due) {
+  finalize_phase_ = true;
+  for (size_t i = 0; i < blocks.size(); i++) {
+    clear_gc_bits(blocks[i], gc_bits::kDeferred);
+    slotted(blocks[i])->gc_word = static_cast<uint32_t>(i);
+  }
+  bool changed = false;
+  // Dropped to zero before this phase (by a debugOutput line's JavaScript):
+  // they go now, the same way.
+  for (size_t i = 0; i < blocks.size() && !heap_.closed(); i++) {
+    if (blocks[i] != nullptr && blocks[i]->refcount == 0) {
+      changed = true;
+      heap_.on_zero(blocks[i]);
+    }
+  }
+  for (size_t i = 0; finalizers_due && i < blocks.size() && !heap_.closed(); i++) {
+    Block* block = blocks[i];
+    if (block == nullptr || !heap_.has_finalizer(block) || (block->flags & block_flags::kFinalized) != 0) continue;
+    changed = true;
+    heap_.finalize(block);  // may free it and others: blocks[i] is nullptr then
+  }
+  finalize_phase_ = false;
+  blocks.erase(std::remove(blocks.begin(), blocks.end(), nullptr), blocks.end());
+  return changed;
 }
 
 uint64_t Collector::collect(unsigned generation) {
@@ -258,6 +299,11 @@ uint64_t Collector::collect(unsigned generation) {
                       generations_[2].size()));
     debug_line(format("gc: objects in permanent generation: %zu", generations_[kPermanentGeneration].size()));
   }
+  // CPython's counters, updated before the work: this generation and the
+  // younger ones start over, the next older one has seen one more
+  // collection. What finalizers allocate or free counts toward the next.
+  if (generation + 1 < kGenerations) counts_[generation + 1]++;
+  for (unsigned g = 0; g <= generation; g++) counts_[g] = 0;
   const unsigned older = generation + 1 < kGenerations ? generation + 1 : generation;
   std::vector<Block*>& blocks = collecting_list_;
 
@@ -265,7 +311,13 @@ uint64_t Collector::collect(unsigned generation) {
     gather(generation);
     subtract_internal_refs(blocks);
     const size_t reachable = partition_reachable(blocks);
+    // What "survived" means for the 25% rule: this reachable set, nothing
+    // that joins the old generation later in the collection.
     if (generation == kGenerations - 2) long_lived_pending_ += reachable;
+    if (generation == kGenerations - 1) {
+      long_lived_pending_ = 0;
+      long_lived_total_ = reachable;
+    }
     survive(blocks, reachable, older);
 
     // Blocks of uncollectable types, and all they reach, are kept: in garbage.
@@ -302,35 +354,13 @@ uint64_t Collector::collect(unsigned generation) {
     if (debug & debug_flags::kCollectable) write_block_lines("collectable", blocks, 0, blocks.size());
 
     // Finalizers. JavaScript may do anything here except reach blocks whose
-    // count it does not hold; the list itself only changes below.
-    size_t finalizers_run = 0;
-    for (size_t i = 0; finalizers_due && i < blocks.size() && !heap_.closed(); i++) {
-      Block* block = blocks[i];
-      if (!heap_.has_finalizer(block) || (block->flags & block_flags::kFinalized) != 0) continue;
-      block->flags |= block_flags::kFinalized;
-      // A block whose count JavaScript already dropped to zero gets a count
-      // for the call, like one finalized on the count-zero path. Decided by
-      // the count, not kDeferred: an earlier finalizer may have retained the
-      // block since its count reached zero, and that count must not be lost.
-      const bool deferred = block->refcount == 0;
-      clear_gc_bits(block, gc_bits::kDeferred);
-      if (deferred) block->refcount = 1;
-      // Restored, not cleared: this collection may run inside a finalizer of
-      // the count-zero path, whose block must stay protected (can_free_now)
-      // until that finalizer returns.
-      Block* const outer = heap_.finalizing_;
-      heap_.finalizing_ = block;
-      finalizers_run++;
-      if (GcHooks* hooks = heap_.hooks()) hooks->run_finalizer(block);
-      heap_.finalizing_ = outer;
-      if (deferred && block->refcount > 0) block->refcount--;
-      if (block->refcount == 0) set_gc_bits(block, gc_bits::kDeferred);
-    }
+    // count it does not hold; a block it frees by its count leaves the list.
+    const bool changed = run_finalizers(blocks, finalizers_due);
 
     if (!heap_.closed()) {
       // Whatever a finalizer made reachable again survives, uncounted. No
-      // finalizer ran: no JavaScript could reach these blocks, nothing changed.
-      if (finalizers_run != 0) {
+      // JavaScript ran: nothing could reach these blocks, nothing changed.
+      if (changed) {
         for (Block* block : blocks) {
           clear_gc_bits(block, gc_bits::kUnknown);
           slotted(block)->gc_word = block->refcount;
@@ -338,22 +368,12 @@ uint64_t Collector::collect(unsigned generation) {
         subtract_internal_refs(blocks);
         survive(blocks, partition_reachable(blocks), older);
       }
-      // Freed by their counts: those at zero now. Not kDeferred: a finalizer
-      // may have linked such a block into the garbage again since.
       info.collected += delete_garbage(blocks, older);
     }
     for (const std::string& line : uncollectable_lines) debug_line(line);
   }
   blocks.clear();
 
-  // CPython's counters: this generation and the younger ones start over,
-  // the next older one has seen one more collection.
-  if (generation + 1 < kGenerations) counts_[generation + 1]++;
-  for (unsigned g = 0; g <= generation; g++) counts_[g] = 0;
-  if (generation == kGenerations - 1) {
-    long_lived_pending_ = 0;
-    long_lived_total_ = generations_[kGenerations - 1].size();
-  }
   stats_[generation].collections++;
   stats_[generation].collected += info.collected;
   stats_[generation].uncollectable += info.uncollectable;

@@ -18,15 +18,29 @@
 //   3. Survivors move up one generation. Of the unreachable rest, blocks of
 //      `uncollectable` types and all they reach are split off the same way:
 //      the first go to `garbage`, all of them survive and count as
-//      uncollectable. Finalizers run for the remaining blocks; then step 1-2
-//      runs again over them, and whatever a finalizer made reachable again
-//      survives uncounted. What is left has its slots cleared, which frees
-//      it (under DEBUG_SAVEALL it goes to `garbage` instead).
+//      uncollectable. Finalizers run for the remaining blocks (each held
+//      with a count for its call, heap.h); then step 1-2 runs again over
+//      them, and whatever a finalizer made reachable again survives
+//      uncounted. What is left has its slots cleared, which frees it (under
+//      DEBUG_SAVEALL it goes to `garbage` instead); only these count as
+//      collected.
+//
+// The counts, as in CPython 3.11's gc_collect_main. A collection of g
+// updates the counters when it starts, before any of its own work: count
+// g+1 gains one, counts 0..g start over, so what finalizers allocate and
+// free during the collection counts toward the next one. "Survived" for the
+// 25% rule means the reachable set of step 2: a collection of generation 1
+// adds its size to long_lived_pending; a full collection makes it
+// long_lived_total (and pending 0), before uncollectable and resurrected
+// blocks join generation 2, and whatever finalizers free after.
 //
 // JavaScript runs during a collection (callbacks, finalizers). While it
 // does, the blocks under collection are on no generation list, so they are
-// invisible to getObjects/getReferrers, and a count reaching zero on one of
-// them only marks it (kDeferred): the collector frees it at the end.
+// invisible to getObjects/getReferrers. A count reaching zero on one of them
+// in the finalize phase takes it out of the collection, and it is freed by
+// its count (its finalizer first, if it has not run), as CPython frees it;
+// such blocks are not counted as collected. Anywhere else it only marks the
+// block (kDeferred), and the collector frees it at the end.
 #pragma once
 
 #include <array>
@@ -106,6 +120,12 @@ class Collector {
   // (collected + uncollectable). 0 when a collection is already running.
   uint64_t collect(unsigned generation);
   bool collecting() const { return collecting_; }
+  // Clearing the garbage's slots: no JavaScript may run (heap.cc).
+  bool deleting() const { return deleting_; }
+  // A block of the collection under way reached a count of zero. In the
+  // finalize phase it leaves the collection, to be freed by its count
+  // (true); otherwise it is marked kDeferred and freed at the end (false).
+  bool leave_on_zero(Block* block);
 
   void freeze();
   void unfreeze();
@@ -118,6 +138,8 @@ class Collector {
   uint64_t clear_garbage();
 
   const std::vector<Block*>& generation(unsigned g) const { return generations_[g]; }
+  // The blocks of the collection under way (for Heap::verify; nullptr: left it).
+  const std::vector<Block*>& collecting_list() const { return collecting_list_; }
   const std::array<uint64_t, kGenerations>& counts() const { return counts_; }
   const std::array<GenerationStats, kGenerations>& stats() const { return stats_; }
   const PauseStats& pauses() const { return pauses_; }
@@ -132,6 +154,7 @@ class Collector {
   void subtract_internal_refs(const std::vector<Block*>& blocks);
   size_t partition_reachable(std::vector<Block*>& blocks);
   void survive(std::vector<Block*>& blocks, size_t count, unsigned generation);
+  bool run_finalizers(std::vector<Block*>& blocks, bool finalizers_due);
   uint64_t delete_garbage(std::vector<Block*>& blocks, unsigned generation);
   std::string block_line(const char* kind, const Block* block) const;
   void write_block_lines(const char* kind, const std::vector<Block*>& blocks, size_t begin, size_t end);
@@ -148,6 +171,8 @@ class Collector {
   uint64_t long_lived_total_ = 0;    // survivors of the last full collection
   uint64_t long_lived_pending_ = 0;  // blocks moved into generation 2 since then
   bool collecting_ = false;
+  bool finalize_phase_ = false;  // collecting_list_[gc_word] is each block's place
+  bool deleting_ = false;
 };
 
 }  // namespace refheap

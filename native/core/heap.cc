@@ -161,12 +161,14 @@ Status Heap::add_view(Block* block) {
 }
 
 bool Heap::can_free_now(Block* block) {
-  if (block == finalizing_) return false;  // run_finalizers frees it when its finalizer returns
-  if (!views_.empty() && views_.count(block) != 0) return false;  // pinned by a view (add_view)
-  if (has_gc_bit(block, gc_bits::kCollecting)) {
-    set_gc_bits(block, gc_bits::kDeferred);
+  // finalize() frees it when its finalizer returns.
+  if (!finalizing_.empty() && std::find(finalizing_.begin(), finalizing_.end(), block) != finalizing_.end()) {
     return false;
   }
+  if (!views_.empty() && views_.count(block) != 0) return false;  // pinned by a view (add_view)
+  // Under collection: in the finalize phase it leaves the collection and
+  // goes the ordinary way, as in CPython; otherwise the collector frees it.
+  if (has_gc_bit(block, gc_bits::kCollecting) && !collector_.leave_on_zero(block)) return false;
   if (has_finalizer(block) && (block->flags & block_flags::kFinalized) == 0) {
     if (is_slotted(block)) collector_.untrack(block);
     pending_finalizers_.push_back(ref_bits(block));
@@ -176,11 +178,17 @@ bool Heap::can_free_now(Block* block) {
 }
 
 void Heap::run_finalizers() {
-  if (running_finalizers_ || collector_.collecting()) return;  // the outer run (or the collection) picks them up
+  // The outer run picks them up; while a collection clears its garbage's
+  // slots, the collection does, at its end. Anywhere else in a collection
+  // (its callbacks, its finalize phase) a block freed by its count is
+  // finalized at once, as CPython's dealloc path does, so that what its
+  // finalizer does is seen by the collection's second look at reachability.
+  if (running_finalizers_ || collector_.deleting()) return;
   running_finalizers_ = true;
   while (!pending_finalizers_.empty() && !closed_) {
-    Block* block = resolve_bits(pending_finalizers_.back());
+    const uint64_t ref = pending_finalizers_.back();
     pending_finalizers_.pop_back();
+    Block* block = resolve_bits(ref);
     // Queued twice (JavaScript retained and released it while it waited):
     // the first entry has run, and the block lives on or is gone.
     if (block == nullptr || (block->flags & block_flags::kFinalized) != 0) continue;
@@ -190,19 +198,35 @@ void Heap::run_finalizers() {
       if (is_slotted(block) && !has_gc_bit(block, gc_bits::kTracked)) collector_.track(block, 0);
       continue;
     }
-    block->flags |= block_flags::kFinalized;
-    block->refcount = 1;  // valid while its finalizer runs
-    finalizing_ = block;
-    if (hooks_ != nullptr) hooks_->run_finalizer(block);
-    finalizing_ = nullptr;
-    if (closed_) break;
-    if (block->refcount == 0 || --block->refcount == 0) {
-      free_cascade(block);
-    } else if (is_slotted(block)) {
-      collector_.track(block, 0);  // resurrected: tracked again, in generation 0
+    // Resurrected: tracked again, in generation 0. (It may have been freed
+    // and its memory reused meanwhile: look it up again by its ref.)
+    if (finalize(block) && !closed_) {
+      block = resolve_bits(ref);
+      if (block != nullptr && is_slotted(block) && !has_gc_bit(block, gc_bits::kTracked | gc_bits::kCollecting)) {
+        collector_.track(block, 0);
+      }
     }
   }
   running_finalizers_ = false;
+}
+
+bool Heap::finalize(Block* block) {
+  block->flags |= block_flags::kFinalized;
+  // The call's count. A count at its maximum has nothing to fear from the
+  // call: the finalizer runs without one.
+  const bool held = block->refcount != UINT32_MAX;
+  if (held) block->refcount++;
+  finalizing_.push_back(block);
+  if (hooks_ != nullptr) hooks_->run_finalizer(block);
+  finalizing_.pop_back();
+  if (closed_) return false;
+  const bool survived = block->refcount > (held ? 1u : 0u);
+  if (!held) return true;
+  // At zero: the finalizer released a count it did not own, and took the
+  // call's. Never below zero.
+  if (block->refcount == 0) on_zero(block);
+  else release(block);
+  return survived;
 }
 
 void Heap::count_freed(Block* block) {
@@ -336,7 +360,7 @@ HeapStats Heap::stats() const {
                               counters.blocks_in_use,
                               counters.pools * blocks_per_pool(c) - counters.blocks_in_use});
   }
-  s.gc.enabled = collector_.enabled && collector_.thresholds[0] > 0;
+  s.gc.enabled = collector_.enabled;  // gc.isEnabled(), also while threshold0 is 0 (SPEC 7)
   s.gc.counts = collector_.counts();
   s.gc.thresholds = collector_.thresholds;
   s.gc.generations = collector_.stats();

@@ -15,9 +15,11 @@
 //
 // Finalizers. A block whose type has a finalizer is not freed when its
 // count reaches zero: it is queued, and once the release that dropped it has
-// finished (so JavaScript never sees a half-freed graph) each queued block
-// gets its count of 1 back for the duration of its finalizer. If the count
-// is still zero afterwards it is freed; if not, the finalizer resurrected it.
+// finished (so JavaScript never sees a half-freed graph) its finalizer runs.
+// One protocol for this path and the collector's (finalize()): the block is
+// held with one count for the call, as CPython holds it, and giving that
+// count back frees the block by its count if nothing else took one; if
+// something did, the finalizer resurrected it.
 //
 // Re-entrancy. JavaScript can run inside any operation that may release or
 // collect. If it closes the heap there, the heap is marked closed at once
@@ -133,6 +135,11 @@ class Heap {
   void set_hooks(GcHooks* hooks) { hooks_ = hooks; }
   GcHooks* hooks() const { return hooks_; }
 
+  // Runs `block`'s finalizer, once, holding a count for the call, then gives
+  // that count back (which frees the block if it was the last). Whether the
+  // block survived: another count was taken meanwhile.
+  bool finalize(Block* block);
+
   // Views: JavaScript holds a pointer into the block's data, so the block
   // must outlive the view even if JavaScript releases the view's count
   // itself. add_view takes a count and pins the block; a pinned block whose
@@ -185,6 +192,7 @@ class Heap {
   PageSource& pages() { return pages_; }
 
  private:
+  friend struct HeapTestAccess;  // test/verify_test.cc corrupts the heap on purpose
   friend class Collector;
 
   struct TypeInfo {
@@ -218,7 +226,7 @@ class Heap {
   std::vector<uint64_t> pending_finalizers_;
   std::vector<Block*> dropped_views_;       // see drop_view_later
   std::unordered_map<Block*, uint32_t> views_;  // live views per block (add_view)
-  Block* finalizing_ = nullptr;             // the block whose finalizer runs now
+  std::vector<Block*> finalizing_;          // blocks whose finalizers run now, innermost last
   bool running_finalizers_ = false;
   uint32_t depth_ = 0;                      // Operations on the stack
   bool memory_released_ = false;
