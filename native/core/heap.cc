@@ -52,19 +52,35 @@ Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
   if (size > kMaxDataBytes || slots > kMaxSlots || type >= types_.size()) {
     return Status::kOutOfRange;
   }
+  if (slots != 0) {
+    // As in CPython 3.11, an automatic collection runs inside the allocating
+    // call, and the new block is not part of it. It runs before the block
+    // exists: refs are predictable, and JavaScript run by the collection
+    // must not be able to reach (and free) the block this call returns.
+    const int generation = collector_.note_tracked_alloc();
+    if (generation >= 0) collector_.collect(static_cast<unsigned>(generation));
+    if (closed_) return Status::kHeapClosed;  // a callback or finalizer closed it
+  }
   const size_t needed = block_bytes_needed(size, slots);
   Block* block;
+  Status status;
   if (needed <= kSmallLimit) {
     const unsigned size_class = size_class_of(needed);
-    const Status status = small_.allocate(size_class, &block);
-    if (status != Status::kOk) return closed_ ? Status::kHeapClosed : status;  // see below
-    const size_t block_size = class_block_size(size_class);
-    block->flags |= static_cast<uint8_t>((block_size - needed) << block_flags::kPadShift);
-    zero_after_header(block, block_size);
+    status = small_.allocate(size_class, &block);
+    if (status == Status::kOk) {
+      const size_t block_size = class_block_size(size_class);
+      block->flags |= static_cast<uint8_t>((block_size - needed) << block_flags::kPadShift);
+      zero_after_header(block, block_size);
+    }
   } else {
-    const Status status = large_.allocate(needed, size, &block);  // the OS zero-fills it
-    if (status != Status::kOk) return closed_ ? Status::kHeapClosed : status;  // see below
+    status = large_.allocate(needed, size, &block);  // the OS zero-fills it
   }
+  if (status != Status::kOk) {
+    if (slots != 0) collector_.note_tracked_free();  // no block: take back its count0
+    // The full collection run before refusing for maxBytes closed the heap.
+    return closed_ ? Status::kHeapClosed : status;
+  }
+  if (closed_) return Status::kHeapClosed;  // closed by that collection; the block goes with the heap
   block->refcount = 1;
   block->type = static_cast<uint8_t>(type);
   if (slots != 0) {
@@ -76,16 +92,7 @@ Status Heap::alloc(uint64_t size, uint64_t slots, uint64_t type, Block** out) {
   requested_bytes_ += size + slots * sizeof(SlotWord);
   live_blocks_++;
   allocations_++;
-  if (slots != 0) {
-    // As in CPython 3.11, an automatic collection runs inside the allocating
-    // call, before the new block is tracked: it is not part of it.
-    const int generation = collector_.note_tracked_alloc();
-    if (generation >= 0) collector_.collect(static_cast<unsigned>(generation));
-    collector_.track(block, 0);
-  }
-  // A callback or finalizer of this call's collection (automatic, or the
-  // full one run before refusing for maxBytes) closed the heap.
-  if (closed_) return Status::kHeapClosed;
+  if (slots != 0) collector_.track(block, 0);
   *out = block;
   return Status::kOk;
 }
