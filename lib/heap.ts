@@ -30,16 +30,20 @@ const MAX_THRESHOLD = 2 ** 31 - 1;
 function checkThresholds(value: unknown): [number, number, number] {
   if (value === undefined) return [...DEFAULT_THRESHOLDS];
   if (!Array.isArray(value)) throw invalidArgType('options.thresholds', 'an array of numbers', value);
-  if (value.length < 1 || value.length > 3) throw outOfRange('options.thresholds.length', '1, 2 or 3', value.length);
+  // Each element is read once: a getter must not pass the check with one
+  // value and hand over another.
+  const length: unknown = value.length;
+  if (typeof length !== 'number' || length < 1 || length > 3) throw outOfRange('options.thresholds.length', '1, 2 or 3', length);
   const thresholds: [number, number, number] = [...DEFAULT_THRESHOLDS];
-  value.forEach((t: unknown, i) => {
-    if (t === undefined && i > 0) return;
+  for (let i = 0; i < length; i++) {
+    const t: unknown = value[i];
+    if (t === undefined && i > 0) continue;
     if (typeof t !== 'number') throw invalidArgType(`options.thresholds[${i}]`, 'of type number', t);
     if (!Number.isInteger(t) || t < 0 || t > MAX_THRESHOLD) {
       throw outOfRange(`options.thresholds[${i}]`, `an integer >= 0 && <= ${MAX_THRESHOLD}`, t);
     }
     thresholds[i] = t;
-  });
+  }
   return thresholds;
 }
 
@@ -105,15 +109,16 @@ export class Heap implements Disposable {
 
   constructor(options: HeapOptions = {}) {
     if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
-    if (options.name !== undefined && typeof options.name !== 'string') {
-      throw invalidArgType('options.name', 'of type string', options.name);
-    }
-    const thresholds = checkThresholds(options.thresholds);
-    const autoCollect = checkBoolean('options.autoCollect', options.autoCollect, true);
-    this.publish = checkBoolean('options.publish', options.publish, true);
-    const native = createNativeHeap(options.maxBytes);
+    // Each option is read once, in this order: a getter sees one read, and
+    // what is checked is what is used.
+    const { name, maxBytes, thresholds: thresholdsOption, autoCollect: autoCollectOption, publish } = options;
+    if (name !== undefined && typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
+    const thresholds = checkThresholds(thresholdsOption);
+    const autoCollect = checkBoolean('options.autoCollect', autoCollectOption, true);
+    this.publish = checkBoolean('options.publish', publish, true);
+    const native = createNativeHeap(maxBytes);
     this.#native = native;
-    this.name = options.name ?? `heap-${native.heapId}`;
+    this.name = name ?? `heap-${native.heapId}`;
     native.gcSetThreshold(...thresholds);
     native.gcSetEnabled(autoCollect);
     this.gc = new Gc(native, this);

@@ -351,11 +351,14 @@ uint64_t Collector::collect(unsigned generation) {
     }
     info.uncollectable = kept;
     survive(blocks, kept, older);
-    if (debug & debug_flags::kCollectable) write_block_lines("collectable", blocks, 0, blocks.size());
+    // These lines run JavaScript (debugOutput), which may retain a block it
+    // reads there: then reachability must be looked at again.
+    const bool lines_written = (debug & debug_flags::kCollectable) != 0 && !blocks.empty() && heap_.hooks() != nullptr;
+    if (lines_written) write_block_lines("collectable", blocks, 0, blocks.size());
 
     // Finalizers. JavaScript may do anything here except reach blocks whose
     // count it does not hold; a block it frees by its count leaves the list.
-    const bool changed = run_finalizers(blocks, finalizers_due);
+    const bool changed = run_finalizers(blocks, finalizers_due) || lines_written;
 
     if (!heap_.closed()) {
       // Whatever a finalizer made reachable again survives, uncounted. No
