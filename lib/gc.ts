@@ -22,8 +22,36 @@ const stopChannel = diagnostics.channel('refheap:gc:stop');
 
 /** A finalizer or callback threw: report it, and let the operation go on. */
 function reportCallbackError(where: string, error: unknown): void {
-  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  let detail: string;
+  try {
+    detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  } catch {
+    detail = 'an error that cannot be shown';
+  }
   process.emitWarning(`refheap: ${where} threw: ${detail}`, { code: 'REFHEAP_CALLBACK_ERROR' });
+}
+
+/** Reports that could not be made when their error was caught (the stack was exhausted), made later. */
+const unreported: [string, unknown][] = [];
+
+function reportLater(): void {
+  while (unreported.length > 0) {
+    const [where, error] = unreported.shift()!;
+    reportCallbackError(where, error);
+  }
+}
+
+/**
+ * Reports what user code threw, and never throws itself: so once user code
+ * is entered nothing escapes the dispatcher, and a call the addon sees fail
+ * cannot have started any user code.
+ */
+function reportSafely(where: string, error: unknown): void {
+  try {
+    reportCallbackError(where, error);
+  } catch {
+    if (unreported.push([where, error]) === 1) setImmediate(reportLater);
+  }
 }
 
 export class Gc {
@@ -37,7 +65,7 @@ export class Gc {
   readonly #finalizers = new Map<TypeId, (ref: Ref) => void>();
   // The addon holds this weakly (a strong hold would keep the heap alive
   // forever), so this object must.
-  readonly #dispatcher = (kind: string, ...args: (number | string)[]) => this.#dispatch(kind, ...args);
+  readonly #dispatcher = (kind: string, ...args: (number | string)[]): boolean => this.#dispatch(kind, ...args);
 
   constructor(native: NativeHeap, heap: { readonly name: string; stats(): HeapStats }) {
     this.#native = native;
@@ -116,33 +144,66 @@ export class Gc {
     return this.#heap.stats().gc.generations;
   }
 
-  #dispatch(kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void {
-    if (kind === 'finalize') {
-      const finalize = this.#finalizers.get(b as TypeId);
-      if (!finalize) return;
-      try {
-        finalize(a as Ref);
-      } catch (error) {
-        reportCallbackError('a finalizer', error);
-      }
-    } else if (kind === 'debug') {
-      try {
-        this.debugOutput(a as string);
-      } catch (error) {
-        reportCallbackError('gc.debugOutput', error);
-      }
-    } else {
-      const phase = kind as 'start' | 'stop';
-      const info: GcInfo = { generation: a as number, collected: b as number, uncollectable: c as number, durationMs: d as number };
-      for (const callback of [...this.callbacks]) {
-        try {
-          callback(phase, { ...info });
-        } catch (error) {
-          reportCallbackError('a gc callback', error);
+  /**
+   * Everything the addon calls in JavaScript comes through here. Returns
+   * true once the user code it had to call was entered: the addon takes
+   * anything else (the stack was exhausted before user code could start)
+   * as "not called", and tries a finalizer again at its next call, or
+   * reports a lost callback later.
+   */
+  #dispatch(kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): boolean {
+    try {
+      if (kind === 'finalize') {
+        const finalize = this.#finalizers.get(b as TypeId);
+        if (finalize) {
+          try {
+            finalize(a as Ref);
+          } catch (error) {
+            reportSafely('a finalizer', error);
+          }
         }
+      } else if (kind === 'debug') {
+        try {
+          this.debugOutput(a as string);
+        } catch (error) {
+          reportSafely('gc.debugOutput', error);
+        }
+      } else if (kind === 'lost') {
+        const message = `refheap: ${a as number} gc callback or debugOutput call(s) could not be made: the JavaScript stack was exhausted`;
+        process.emitWarning(message, { code: 'REFHEAP_CALLBACK_ERROR' });
+      } else {
+        const info = { generation: a as number, collected: b as number, uncollectable: c as number, durationMs: d as number };
+        this.#collectionEvent(kind as 'start' | 'stop', info);
       }
-      const channel = phase === 'start' ? startChannel : stopChannel;
-      if (channel.hasSubscribers) channel.publish({ heap: this.#heap.name, ...info });
+    } catch {
+      // The stack ran out before user code was entered (or between two
+      // callbacks): not called.
+      return false;
+    }
+    return true;
+  }
+
+  #collectionEvent(phase: 'start' | 'stop', info: GcInfo): void {
+    let callbacks: GcCallback[] = [];
+    try {
+      callbacks = [...this.callbacks];
+    } catch (error) {
+      reportSafely('gc.callbacks', error);
+    }
+    for (const callback of callbacks) {
+      try {
+        callback(phase, { ...info });
+      } catch (error) {
+        reportSafely('a gc callback', error);
+      }
+    }
+    const channel = phase === 'start' ? startChannel : stopChannel;
+    if (channel.hasSubscribers) {
+      try {
+        channel.publish({ heap: this.#heap.name, ...info });
+      } catch (error) {
+        reportSafely('a refheap:gc subscriber', error);
+      }
     }
   }
 }

@@ -475,40 +475,60 @@ napi_value create_heap_object(napi_env env, AddonState* state, uint64_t max_byte
   return nullptr;
 }
 
-void HeapHandle::dispatch(std::initializer_list<napi_value> args) {
-  if (dispatcher.IsEmpty()) return;
+bool HeapHandle::dispatch(std::initializer_list<napi_value> args) {
+  if (dispatcher.IsEmpty()) return true;
   Napi::Env js(env);
   Napi::HandleScope scope(js);
   Napi::Function function = dispatcher.Value();
-  if (function.IsEmpty()) return;  // the JavaScript heap object, and its gc, are gone
-  napi_value result;
-  napi_call_function(env, js.Undefined(), function, args.size(), args.begin(), &result);
-  // The dispatcher reports user errors itself; anything still pending (a
-  // worker being terminated) must not break the operation that called us.
+  if (function.IsEmpty()) return true;  // the JavaScript heap object, and its gc, are gone: nothing to call
+  // Calls that could not be made before are reported first (lib/gc.ts).
+  if (lost_calls > 0 && args.size() > 0) {
+    napi_value kind = Napi::String::New(js, "lost");
+    napi_value count = Napi::Number::New(js, static_cast<double>(lost_calls));
+    napi_value lost_args[] = {kind, count};
+    if (call_dispatcher(function, lost_args, 2)) lost_calls = 0;
+  }
+  return call_dispatcher(function, args.begin(), args.size());
+}
+
+// The dispatcher catches and reports whatever user code throws, and returns
+// true once it has run. Anything still pending (the stack was exhausted
+// before it could start, or a worker is being terminated) means it did not
+// run, and must not break the operation that called us.
+bool HeapHandle::call_dispatcher(napi_value function, const napi_value* args, size_t count) {
+  napi_value receiver = nullptr;
+  napi_value result = nullptr;
+  const bool called = napi_get_undefined(env, &receiver) == napi_ok &&
+                      napi_call_function(env, receiver, function, count, args, &result) == napi_ok;
   napi_value ignored;
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+  bool ran = false;
+  return called && !pending && result != nullptr && napi_get_value_bool(env, result, &ran) == napi_ok && ran;
 }
 
-void HeapHandle::run_finalizer(Block* block) {
+bool HeapHandle::run_finalizer(Block* block) {
   Napi::Env js(env);
   Napi::HandleScope scope(js);
-  dispatch({Napi::String::New(js, "finalize"), Napi::Number::New(js, heap.ref_of(block)),
-            Napi::Number::New(js, block->type)});
+  return dispatch({Napi::String::New(js, "finalize"), Napi::Number::New(js, heap.ref_of(block)),
+                   Napi::Number::New(js, block->type)});
 }
 
 void HeapHandle::collection_event(bool starting, const CollectionInfo& info) {
   Napi::Env js(env);
   Napi::HandleScope scope(js);
-  dispatch({Napi::String::New(js, starting ? "start" : "stop"), Napi::Number::New(js, info.generation),
-            Napi::Number::New(js, static_cast<double>(info.collected)),
-            Napi::Number::New(js, static_cast<double>(info.uncollectable)), Napi::Number::New(js, info.duration_ms)});
+  if (!dispatch({Napi::String::New(js, starting ? "start" : "stop"), Napi::Number::New(js, info.generation),
+                 Napi::Number::New(js, static_cast<double>(info.collected)),
+                 Napi::Number::New(js, static_cast<double>(info.uncollectable)),
+                 Napi::Number::New(js, info.duration_ms)})) {
+    lost_calls++;
+  }
 }
 
 void HeapHandle::debug_line(const std::string& line) {
   Napi::Env js(env);
   Napi::HandleScope scope(js);
-  dispatch({Napi::String::New(js, "debug"), Napi::String::New(js, line)});
+  if (!dispatch({Napi::String::New(js, "debug"), Napi::String::New(js, line)})) lost_calls++;
 }
 
 }  // namespace refheap::binding

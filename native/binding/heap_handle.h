@@ -33,12 +33,15 @@ struct HeapHandle final : GcHooks {
   void close(Napi::Env env, bool detach_views);
   void unpin();
 
-  void run_finalizer(Block* block) override;
+  bool run_finalizer(Block* block) override;
   void collection_event(bool starting, const CollectionInfo& info) override;
   void debug_line(const std::string& line) override;
 
  private:
-  void dispatch(std::initializer_list<napi_value> args);
+  // Whether the dispatcher ran (see call_dispatcher).
+  bool dispatch(std::initializer_list<napi_value> args);
+  bool call_dispatcher(napi_value function, const napi_value* args, size_t count);
+  uint64_t lost_calls = 0;  // gc callbacks and debug lines that could not be called, not yet reported
 };
 
 // Creates the native side of one heap: an object whose functions carry the

@@ -276,7 +276,11 @@ bool Collector::run_finalizers(std::vector<Block*>& blocks, bool finalizers_due)
     Block* block = blocks[i];
     if (block == nullptr || !heap_.has_finalizer(block) || (block->flags & block_flags::kFinalized) != 0) continue;
     changed = true;
-    heap_.finalize(block);  // may free it and others: blocks[i] is nullptr then
+    const uint64_t ref = heap_.ref_bits(block);
+    // It may free this block and others: their entries are nullptr then. A
+    // finalizer that could not be called leaves the call's count on its
+    // block, which makes it survive this collection; given back at its end.
+    if (heap_.finalize(block) == Heap::Finalized::kNotCalled) unfinalized_.push_back(ref);
   }
   finalize_phase_ = false;
   blocks.erase(std::remove(blocks.begin(), blocks.end(), nullptr), blocks.end());
@@ -376,6 +380,14 @@ uint64_t Collector::collect(unsigned generation) {
     for (const std::string& line : uncollectable_lines) debug_line(line);
   }
   blocks.clear();
+  // The counts of finalizer calls that could not be made (see run_finalizers);
+  // a block whose count reaches zero here tries its finalizer again.
+  std::vector<uint64_t> unfinalized;
+  unfinalized.swap(unfinalized_);
+  for (uint64_t ref : unfinalized) {
+    Block* block = heap_.resolve_bits(ref);
+    if (block != nullptr && block->refcount > 0 && !heap_.closed()) heap_.release(block);
+  }
 
   stats_[generation].collections++;
   stats_[generation].collected += info.collected;
@@ -436,6 +448,7 @@ uint64_t Collector::clear_garbage() {
 void Collector::forget_all() {
   for (auto& list : generations_) list.clear();
   collecting_list_.clear();
+  unfinalized_.clear();
   garbage_.clear();
   live_garbage_.clear();
 }

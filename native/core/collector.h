@@ -87,7 +87,9 @@ struct PauseStats {
 // Implementations must not throw and must not unwind.
 class GcHooks {
  public:
-  virtual void run_finalizer(Block* block) = 0;
+  // False when the finalizer could not be called at all (the JavaScript
+  // stack is exhausted): the heap keeps the block and tries again later.
+  virtual bool run_finalizer(Block* block) = 0;
   virtual void collection_event(bool starting, const CollectionInfo& info) = 0;
   virtual void debug_line(const std::string& line) = 0;
 
@@ -163,6 +165,7 @@ class Collector {
   Heap& heap_;
   std::array<std::vector<Block*>, kGenerations + 1> generations_;
   std::vector<Block*> collecting_list_;  // the blocks of the collection under way
+  std::vector<uint64_t> unfinalized_;    // refs whose finalizers could not be called, holding the call's count
   std::vector<uint64_t> garbage_;        // refs, not pointers (see garbage()); the heap holds one count on each
   mutable std::vector<Block*> live_garbage_;  // what garbage() returns
   std::array<uint64_t, kGenerations> counts_ = {0, 0, 0};

@@ -205,9 +205,15 @@ void Heap::run_finalizers() {
       if (is_slotted(block) && !has_gc_bit(block, gc_bits::kTracked)) collector_.track(block, 0);
       continue;
     }
-    // Resurrected: tracked again, in generation 0. (It may have been freed
-    // and its memory reused meanwhile: look it up again by its ref.)
-    if (finalize(block) && !closed_) {
+    const Finalized outcome = finalize(block);
+    if (closed_) break;
+    if (outcome == Finalized::kNotCalled) {
+      // Waits, at count 0, for the next call from JavaScript to try again.
+      block->refcount--;
+      finalizers_to_retry_.push_back(ref);
+    } else if (outcome == Finalized::kSurvived) {
+      // Resurrected: tracked again, in generation 0. (Looked up again by its
+      // ref: JavaScript may have freed it since, and reused its memory.)
       block = resolve_bits(ref);
       if (block != nullptr && is_slotted(block) && !has_gc_bit(block, gc_bits::kTracked | gc_bits::kCollecting)) {
         collector_.track(block, 0);
@@ -217,23 +223,29 @@ void Heap::run_finalizers() {
   running_finalizers_ = false;
 }
 
-bool Heap::finalize(Block* block) {
+Heap::Finalized Heap::finalize(Block* block) {
   block->flags |= block_flags::kFinalized;
   // The call's count. A count at its maximum has nothing to fear from the
   // call: the finalizer runs without one.
   const bool held = block->refcount != UINT32_MAX;
   if (held) block->refcount++;
   finalizing_.push_back(block);
-  if (hooks_ != nullptr) hooks_->run_finalizer(block);
+  const bool called = hooks_ == nullptr || hooks_->run_finalizer(block);
   finalizing_.pop_back();
-  if (closed_) return false;
+  if (!called) {
+    // No JavaScript ran: the block is untouched, and keeps the call's count.
+    block->flags &= static_cast<uint8_t>(~block_flags::kFinalized);
+    if (!held) return Finalized::kSurvived;  // nothing to keep: it lives on
+    return Finalized::kNotCalled;
+  }
+  if (closed_) return Finalized::kGone;
   const bool survived = block->refcount > (held ? 1u : 0u);
-  if (!held) return true;
+  if (!held) return Finalized::kSurvived;
   // At zero: the finalizer released a count it did not own, and took the
   // call's. Never below zero.
   if (block->refcount == 0) on_zero(block);
   else release(block);
-  return survived;
+  return survived ? Finalized::kSurvived : Finalized::kGone;
 }
 
 void Heap::count_freed(Block* block) {
@@ -437,6 +449,7 @@ void Heap::release_memory() {
   collector_.forget_all();
   pending_finalizers_.clear();
   dropped_views_.clear();
+  finalizers_to_retry_.clear();
   views_.clear();
   small_.release_all();
   large_.release_all();
@@ -455,6 +468,14 @@ Heap::Operation::Operation(Heap& heap) : heap_(heap) {
     // A count of zero: JavaScript released the view's count itself and the
     // pin kept the block; it can go now.
     if (block->refcount == 0 || --block->refcount == 0) heap_.on_zero(block);
+  }
+  // Finalizers that could not be called last time (the stack was exhausted)
+  // are tried again; those that fail again wait for the next call.
+  if (!heap_.finalizers_to_retry_.empty() && !heap_.closed_) {
+    std::vector<uint64_t> retry;
+    retry.swap(heap_.finalizers_to_retry_);
+    heap_.pending_finalizers_.insert(heap_.pending_finalizers_.end(), retry.begin(), retry.end());
+    heap_.run_finalizers();
   }
 }
 

@@ -136,9 +136,12 @@ class Heap {
   GcHooks* hooks() const { return hooks_; }
 
   // Runs `block`'s finalizer, once, holding a count for the call, then gives
-  // that count back (which frees the block if it was the last). Whether the
-  // block survived: another count was taken meanwhile.
-  bool finalize(Block* block);
+  // that count back (which frees the block if it was the last): kSurvived
+  // when another count was taken meanwhile. kNotCalled: the finalizer could
+  // not be called (GcHooks); the block is as it was, but for the call's
+  // count, which it still holds, and it is not marked finalized.
+  enum class Finalized { kGone, kSurvived, kNotCalled };
+  Finalized finalize(Block* block);
 
   // Views: JavaScript holds a pointer into the block's data, so the block
   // must outlive the view even if JavaScript releases the view's count
@@ -225,6 +228,7 @@ class Heap {
   // can retain and release a queued block, which queues it a second time.
   std::vector<uint64_t> pending_finalizers_;
   std::vector<Block*> dropped_views_;       // see drop_view_later
+  std::vector<uint64_t> finalizers_to_retry_;  // refs whose finalizers could not be called (GcHooks)
   std::unordered_map<Block*, uint32_t> views_;  // live views per block (add_view)
   std::vector<Block*> finalizing_;          // blocks whose finalizers run now, innermost last
   bool running_finalizers_ = false;

@@ -1074,3 +1074,47 @@ TEST(failed_alloc_many_leaves_a_block_released_to_zero) {
 }
 
 }  // namespace refheap::testing
+
+// A finalizer that cannot be called (the JavaScript stack is exhausted) is
+// not lost: on the count-zero path the block waits at count 0 and the call
+// is tried again when the next operation starts; under collection the
+// block survives this collection, with all it reaches, and the next one
+// tries again.
+TEST(gc_finalizer_that_cannot_be_called_is_tried_again) {
+  Heap heap;
+  GcRecorder rec(heap);
+  heap.gc().enabled = false;
+  const uint32_t fin = new_type(heap, "Fin", true, false);
+  Block* lone = node(heap, 1, fin);
+  const double lone_ref = heap.ref_of(lone);
+  rec.refuse_finalizers = 1;
+  heap.release(lone);
+  CHECK(rec.finalized.empty());
+  CHECK(heap.resolve(lone_ref) == lone);
+  CHECK_EQ(lone->refcount, 0u);
+  CHECK(!is_finalized(lone));
+  CHECK_CONSISTENT(heap);
+  { Heap::Operation next(heap); }
+  CHECK_EQ(rec.finalized.size(), 1u);
+  CHECK(heap.resolve(lone_ref) == nullptr);
+
+  Block* a = node(heap, 1, fin);
+  Block* b = node(heap, 1);
+  link(heap, a, 0, b);
+  link(heap, b, 0, a);
+  const double a_ref = heap.ref_of(a);
+  heap.release(a);
+  heap.release(b);
+  rec.refuse_finalizers = 1;
+  CHECK_EQ(heap.gc().collect(2), 0u);
+  CHECK(heap.resolve(a_ref) == a);
+  CHECK_EQ(a->refcount, 1u);
+  CHECK_EQ(b->refcount, 1u);
+  CHECK_EQ(listed_in(heap, a), 2);
+  CHECK_EQ(listed_in(heap, b), 2);
+  CHECK_CONSISTENT(heap);
+  CHECK_EQ(heap.gc().collect(2), 2u);
+  CHECK_EQ(rec.finalized.size(), 2u);
+  CHECK_EQ(live(heap), 0u);
+  CHECK_CONSISTENT(heap);
+}

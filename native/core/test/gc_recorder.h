@@ -35,10 +35,16 @@ class GcRecorder final : public GcHooks {
   std::function<void(Block*)> on_finalize;
   std::function<void(bool, const CollectionInfo&)> on_event;
   std::function<void(const std::string&)> on_line;
+  int refuse_finalizers = 0;  // this many calls fail as if the stack were exhausted
 
-  void run_finalizer(Block* block) override {
+  bool run_finalizer(Block* block) override {
+    if (refuse_finalizers > 0) {
+      refuse_finalizers--;
+      return false;
+    }
     finalized.push_back(heap_.ref_of(block));
     if (on_finalize) on_finalize(block);
+    return true;
   }
   void collection_event(bool starting, const CollectionInfo& info) override {
     events.push_back({starting, info});
