@@ -5,6 +5,7 @@
 #include "args.h"
 #include "errors.h"
 #include "heap_handle.h"
+#include "js_values.h"
 #include "../core/stats_fields.h"
 #include "../core/stats_page.h"
 
@@ -19,7 +20,8 @@ void close_all_heaps(AddonState* state) {
   for (HeapHandle* handle : state->heaps) handle->heap.close();
 }
 
-void finalize_state(Napi::Env /*env*/, AddonState* state) {
+void finalize_state(napi_env /*env*/, void* data, void* /*hint*/) {
+  auto* state = static_cast<AddonState*>(data);
   close_all_heaps(state);
   for (HeapHandle* handle : state->heaps) handle->state = nullptr;
   delete state;
@@ -46,27 +48,28 @@ Napi::Value set_error_class(const Napi::CallbackInfo& info) {
 }
 
 // The names of the values heap.stats() returns: [{ path, boolean }], in order.
-Napi::Array stats_field_list(Napi::Env env) {
+napi_value stats_field_list(napi_env env) {
   const std::vector<StatsField>& fields = stats_fields();
-  Napi::Array list = Napi::Array::New(env, fields.size());
-  for (size_t i = 0; i < fields.size(); i++) {
-    Napi::Object field = Napi::Object::New(env);
-    field.Set("path", Napi::String::New(env, fields[i].path));
-    field.Set("boolean", Napi::Boolean::New(env, fields[i].kind == FieldKind::kBoolean));
-    list.Set(static_cast<uint32_t>(i), field);
-  }
-  return list;
+  return array_of(env, fields.size(), [&](size_t i) -> napi_value {
+    napi_value field = new_object(env), boolean;
+    if (field == nullptr || napi_get_boolean(env, fields[i].kind == FieldKind::kBoolean, &boolean) != napi_ok ||
+        !define_value(env, field, "path", string_value(env, fields[i].path.data(), fields[i].path.size())) ||
+        !define_value(env, field, "boolean", boolean)) {
+      return nullptr;
+    }
+    return field;
+  });
 }
 
 // The statistics page's header (stats_page.h), for the reader in
 // lib/stats-page.ts: the format is defined once, in the core.
-Napi::Object stats_page_layout(Napi::Env env) {
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("magic", Napi::String::New(env, kPageMagic, sizeof kPageMagic));
-  out.Set("headerBytes", Napi::Number::New(env, sizeof(PageHeader)));
-  out.Set("nameCapacity", Napi::Number::New(env, kPageNameBytes));
-  Napi::Object at = Napi::Object::New(env);
-#define REFHEAP_OFFSET(js_name, field) at.Set(js_name, Napi::Number::New(env, offsetof(PageHeader, field)));
+napi_value stats_page_layout(napi_env env) {
+  napi_value out = new_object(env), at = new_object(env);
+  bool made = out != nullptr && at != nullptr &&
+              define_value(env, out, "magic", string_value(env, kPageMagic, sizeof kPageMagic)) &&
+              define_value(env, out, "headerBytes", number_value(env, sizeof(PageHeader))) &&
+              define_value(env, out, "nameCapacity", number_value(env, kPageNameBytes));
+#define REFHEAP_OFFSET(js_name, field) made = made && define_value(env, at, js_name, number_value(env, offsetof(PageHeader, field)));
   REFHEAP_OFFSET("version", version)
   REFHEAP_OFFSET("headerBytes", header_bytes)
   REFHEAP_OFFSET("pageBytes", page_bytes)
@@ -85,44 +88,54 @@ Napi::Object stats_page_layout(Napi::Env env) {
   REFHEAP_OFFSET("nameBytes", name_bytes)
   REFHEAP_OFFSET("name", name)
 #undef REFHEAP_OFFSET
-  out.Set("offsets", at);
-  return out;
+  return made && define_value(env, out, "offsets", at) ? out : nullptr;
 }
 
 // The block layout, for JavaScript that needs offsets (tests, a future
 // fast path): defined once in the core, read from here.
-Napi::Object layout(Napi::Env env) {
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("granule", Napi::Number::New(env, kGranule));
-  out.Set("poolSize", Napi::Number::New(env, kPoolSize));
-  out.Set("arenaSize", Napi::Number::New(env, kArenaSize));
-  out.Set("smallLimit", Napi::Number::New(env, kSmallLimit));
-  out.Set("poolHeaderSize", Napi::Number::New(env, kPoolHeaderSize));
-  out.Set("blockHeaderSize", Napi::Number::New(env, sizeof(BlockHeader)));
-  out.Set("slottedHeaderSize", Napi::Number::New(env, sizeof(SlottedHeader)));
-  out.Set("slotSize", Napi::Number::New(env, sizeof(Block*)));
-  out.Set("maxDataBytes", Napi::Number::New(env, kMaxDataBytes));
-  out.Set("maxSlots", Napi::Number::New(env, kMaxSlots));
-  out.Set("maxTypes", Napi::Number::New(env, kMaxTypes));
-  return out;
+napi_value layout(napi_env env) {
+  napi_value out = new_object(env);
+  const bool made = out != nullptr && define_value(env, out, "granule", number_value(env, kGranule)) &&
+                    define_value(env, out, "poolSize", number_value(env, kPoolSize)) &&
+                    define_value(env, out, "arenaSize", number_value(env, kArenaSize)) &&
+                    define_value(env, out, "smallLimit", number_value(env, kSmallLimit)) &&
+                    define_value(env, out, "poolHeaderSize", number_value(env, kPoolHeaderSize)) &&
+                    define_value(env, out, "blockHeaderSize", number_value(env, sizeof(BlockHeader))) &&
+                    define_value(env, out, "slottedHeaderSize", number_value(env, sizeof(SlottedHeader))) &&
+                    define_value(env, out, "slotSize", number_value(env, sizeof(Block*))) &&
+                    define_value(env, out, "maxDataBytes", number_value(env, kMaxDataBytes)) &&
+                    define_value(env, out, "maxSlots", number_value(env, kMaxSlots)) &&
+                    define_value(env, out, "maxTypes", number_value(env, kMaxTypes));
+  return made ? out : nullptr;
+}
+
+bool add_function(napi_env env, napi_value exports, const char* name, napi_callback function) {
+  napi_value value;
+  return napi_create_function(env, name, NAPI_AUTO_LENGTH, function, nullptr, &value) == napi_ok &&
+         define_value(env, exports, name, value);
 }
 
 }  // namespace
 
-Napi::Object init(Napi::Env env, Napi::Object exports) {
+// Plain Node-API (js_values.h): a worker terminated while it loads the addon
+// must not abort the process. A failure leaves the exports incomplete; the
+// worker is ending anyway.
+napi_value init(napi_env env, napi_value exports) {
   auto* state = new AddonState();
-  env.SetInstanceData<AddonState, finalize_state>(state);
-  env.AddCleanupHook(close_all_heaps, state);
-  exports.Set("createHeap", Napi::Function::New(env, create_heap, "createHeap"));
-  exports.Set("setErrorClass", Napi::Function::New(env, set_error_class, "setErrorClass"));
-  exports.Set("layout", layout(env));
-  exports.Set("statsFields", stats_field_list(env));
-  exports.Set("statsPageLayout", stats_page_layout(env));
-  exports.Set("noop", Napi::Function::New(env, noop, "noop"));
-  return exports;
+  if (napi_set_instance_data(env, state, finalize_state, nullptr) != napi_ok) {
+    delete state;
+    return nullptr;
+  }
+  napi_add_env_cleanup_hook(env, [](void* data) { close_all_heaps(static_cast<AddonState*>(data)); }, state);
+  const bool made = add_function(env, exports, "createHeap", callback<create_heap>) &&
+                    add_function(env, exports, "setErrorClass", callback<set_error_class>) &&
+                    define_value(env, exports, "layout", layout(env)) &&
+                    define_value(env, exports, "statsFields", stats_field_list(env)) &&
+                    define_value(env, exports, "statsPageLayout", stats_page_layout(env)) &&
+                    add_function(env, exports, "noop", callback<noop>);
+  return made ? exports : nullptr;
 }
 
 }  // namespace refheap::binding
 
-static Napi::Object InitRefheap(Napi::Env env, Napi::Object exports) { return refheap::binding::init(env, exports); }
-NODE_API_MODULE(refheap, InitRefheap)
+NAPI_MODULE_INIT() { return refheap::binding::init(env, exports); }

@@ -71,6 +71,16 @@ bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap&
   return read_live_block(info, index, heap, "target", "of type number or null", out);
 }
 
+bool read_flag(const Napi::CallbackInfo& info, size_t index, bool* out) {
+  napi_env env = info.Env();
+  napi_value value = info[index];
+  if (napi_get_value_bool(env, value, out) == napi_ok) return true;
+  // Plain Node-API: node-addon-api's ToBoolean() aborts the process when
+  // the conversion is refused.
+  napi_value converted;
+  return napi_coerce_to_bool(env, value, &converted) == napi_ok && napi_get_value_bool(env, converted, out) == napi_ok;
+}
+
 bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out) {
   if (index < info.Length() && napi_get_value_double(info.Env(), info[index], out) == napi_ok) return true;
   Napi::Value value = info[index];

@@ -32,6 +32,10 @@ bool read_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Bl
 // A ref or null (an empty slot).
 bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out);
 
+// A flag: a boolean, or any value as Boolean() converts it. False (with
+// nothing thrown) when the conversion is refused: a worker being terminated.
+bool read_flag(const Napi::CallbackInfo& info, size_t index, bool* out);
+
 // A number (any), for setters that convert like DataView.
 bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out);
 

@@ -1,26 +1,43 @@
 #include "errors.h"
 
-#include <cmath>
-
 #include "addon_state.h"
+#include "js_values.h"
 
+// Plain Node-API throughout (js_values.h says why): while a worker is being
+// terminated each of these calls may fail, and a failure just means that
+// nothing is thrown; the worker is ending anyway. `code` and `index` are own
+// data properties, so no setter on Error.prototype runs.
 namespace refheap::binding {
 namespace {
 
-std::string describe(Napi::Value value) {
-  switch (value.Type()) {
+// A bounded copy of the start of a string: a long one is cut anyway.
+std::string string_start(napi_env env, napi_value value) {
+  char text[64];
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, text, sizeof text, &length) != napi_ok) return "";
+  return std::string(text, length);
+}
+
+std::string describe(napi_env env, napi_value value) {
+  napi_valuetype type = napi_undefined;
+  if (value == nullptr || napi_typeof(env, value, &type) != napi_ok) return "a value";
+  switch (type) {
     case napi_undefined: return "undefined";
     case napi_null: return "null";
-    case napi_boolean: return std::string("type boolean (") + (value.As<Napi::Boolean>().Value() ? "true" : "false") + ")";
-    // As JavaScript prints it (NaN, Infinity, 1.9), like lib/errors.ts, not as %g would.
-    // In a worker being terminated no JavaScript runs: ToString() then gives an
-    // empty String, whose Utf8Value() would abort the process.
+    case napi_boolean: {
+      bool flag = false;
+      napi_get_value_bool(env, value, &flag);
+      return std::string("type boolean (") + (flag ? "true" : "false") + ")";
+    }
+    // As JavaScript prints it (NaN, Infinity, 1.9), like lib/errors.ts, not
+    // as %g would. The conversion is refused while a worker is terminated.
     case napi_number: {
-      Napi::String text = value.ToString();
-      return text.IsEmpty() ? "a number" : text.Utf8Value();
+      napi_value text;
+      if (napi_coerce_to_string(env, value, &text) != napi_ok) return "a number";
+      return string_start(env, text);
     }
     case napi_string: {
-      std::string text = value.As<Napi::String>().Utf8Value();
+      std::string text = string_start(env, value);
       if (text.size() > 28) text = text.substr(0, 25) + "...";
       return "type string ('" + text + "')";
     }
@@ -31,49 +48,71 @@ std::string describe(Napi::Value value) {
   }
 }
 
-void set_code(Napi::Error& error, const char* code) {
-  error.Value().Set("code", Napi::String::New(error.Env(), code));
+enum class Kind { kTypeError, kRangeError, kError };
+
+// A new error of `kind` with `message` and a `code` property, or nullptr.
+napi_value make_error(napi_env env, Kind kind, const char* code, const std::string& message) {
+  napi_value text = string_value(env, message.data(), message.size());
+  if (text == nullptr) return nullptr;
+  napi_value error;
+  napi_status status;
+  switch (kind) {
+    case Kind::kTypeError: status = napi_create_type_error(env, nullptr, text, &error); break;
+    case Kind::kRangeError: status = napi_create_range_error(env, nullptr, text, &error); break;
+    default: status = napi_create_error(env, nullptr, text, &error); break;
+  }
+  if (status != napi_ok || !define_value(env, error, "code", string_value(env, code))) return nullptr;
+  return error;
+}
+
+void throw_error(napi_env env, Kind kind, const char* code, const std::string& message) {
+  napi_value error = make_error(env, kind, code, message);
+  if (error != nullptr) napi_throw(env, error);  // refused if one is pending already: that one goes on
+}
+
+// A RefheapError, by the class lib/errors.ts registered (its constructor
+// takes the message and the code), or nullptr.
+napi_value make_refheap_error(napi_env env, const char* code, const std::string& message) {
+  AddonState* state = AddonState::of(Napi::Env(env));
+  napi_value error_class = nullptr;
+  if (state == nullptr || state->error_class.IsEmpty() ||
+      napi_get_reference_value(env, state->error_class, &error_class) != napi_ok || error_class == nullptr) {
+    return make_error(env, Kind::kError, code, message);
+  }
+  napi_value args[] = {string_value(env, message.data(), message.size()), string_value(env, code)};
+  napi_value error;
+  if (args[0] == nullptr || args[1] == nullptr || napi_new_instance(env, error_class, 2, args, &error) != napi_ok) {
+    return nullptr;
+  }
+  return error;
 }
 
 }  // namespace
 
 void throw_invalid_type(Napi::Env env, const char* name, const char* expected, Napi::Value received) {
-  Napi::Error error = Napi::TypeError::New(env, std::string("The \"") + name + "\" argument must be " + expected +
-                                                    ". Received " + describe(received));
-  set_code(error, "ERR_INVALID_ARG_TYPE");
-  error.ThrowAsJavaScriptException();
+  throw_error(env, Kind::kTypeError, "ERR_INVALID_ARG_TYPE",
+              std::string("The \"") + name + "\" argument must be " + expected + ". Received " + describe(env, received));
 }
 
 void throw_out_of_range(Napi::Env env, const char* name, const std::string& range, Napi::Value received) {
   throw_range_error(env, "ERR_OUT_OF_RANGE",
                     std::string("The value of \"") + name + "\" is out of range. It must be " + range +
-                        ". Received " + describe(received));
+                        ". Received " + describe(env, received));
 }
 
 void throw_range_error(Napi::Env env, const char* code, const std::string& message) {
-  Napi::Error error = Napi::RangeError::New(env, message);
-  set_code(error, code);
-  error.ThrowAsJavaScriptException();
+  throw_error(env, Kind::kRangeError, code, message);
 }
 
 void throw_refheap_error(Napi::Env env, const char* code, const std::string& message, int64_t index) {
-  AddonState* state = AddonState::of(env);
-  Napi::Object error;
-  if (state != nullptr && !state->error_class.IsEmpty()) {
-    error = state->error_class.New({Napi::String::New(env, message), Napi::String::New(env, code)});
-    // Empty without a pending exception when a worker is being terminated:
-    // setting `index` on it would abort the process.
-    if (error.IsEmpty() || env.IsExceptionPending()) return;
-  } else {
-    error = Napi::Error::New(env, message).Value();
-    error.Set("code", Napi::String::New(env, code));
-  }
-  if (index >= 0) error.Set("index", Napi::Number::New(env, static_cast<double>(index)));
-  Napi::Error(env, error).ThrowAsJavaScriptException();
+  napi_value error = make_refheap_error(env, code, message);
+  if (error == nullptr) return;
+  if (index >= 0 && !define_value(env, error, "index", number_value(env, static_cast<double>(index)))) return;
+  napi_throw(env, error);
 }
 
 void throw_invalid_ref(Napi::Env env, Napi::Value received, int64_t index) {
-  std::string message = "Received " + describe(received) + ", which is not a live block of this heap";
+  std::string message = "Received " + describe(env, received) + ", which is not a live block of this heap";
   if (index >= 0) message = "Element " + std::to_string(index) + ": " + message;
   throw_refheap_error(env, "ERR_INVALID_REF", message, index);
 }

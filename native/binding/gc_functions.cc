@@ -4,6 +4,7 @@
 #include "errors.h"
 #include "guarded.h"
 #include "heap_handle.h"
+#include "js_values.h"
 
 namespace refheap::binding {
 namespace {
@@ -12,34 +13,56 @@ constexpr uint64_t kMaxThreshold = (uint64_t{1} << 31) - 1;
 constexpr uint64_t kMaxSafeInteger = (uint64_t{1} << 53) - 1;
 constexpr uint64_t kOldest = kGenerations - 1;
 
-Napi::Array ref_array(Napi::Env env, const Heap& heap, const std::vector<Block*>& blocks) {
-  Napi::Array out = Napi::Array::New(env, blocks.size());
-  for (size_t i = 0; i < blocks.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, heap.ref_of(blocks[i])));
-  return out;
+// The refs of `blocks`, taken before any JavaScript can run: JavaScript can
+// free a block, and the list may be the collector's own, which changes as
+// blocks are freed.
+std::vector<double> refs_of(const Heap& heap, const std::vector<Block*>& blocks) {
+  std::vector<double> refs(blocks.size());
+  for (size_t i = 0; i < blocks.size(); i++) refs[i] = heap.ref_of(blocks[i]);
+  return refs;
 }
 
-Napi::Array number_array(Napi::Env env, const uint64_t* values, size_t count) {
-  Napi::Array out = Napi::Array::New(env, count);
-  for (size_t i = 0; i < count; i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(values[i])));
-  return out;
+Napi::Value ref_array(Napi::Env env, const std::vector<double>& refs) {
+  return Napi::Value(env, number_array(env, refs.data(), refs.size()));
+}
+
+// One number per generation (counts, thresholds).
+Napi::Value generation_array(Napi::Env env, const std::array<uint64_t, kGenerations>& values) {
+  const double numbers[] = {static_cast<double>(values[0]), static_cast<double>(values[1]), static_cast<double>(values[2])};
+  return Napi::Value(env, number_array(env, numbers, kGenerations));
 }
 
 // Every element of the array argument `index` as a live block, or throws.
+// All elements are read before any is resolved: reading one can run a
+// getter, and the getter can free a block resolved before it.
 bool read_ref_list(const Napi::CallbackInfo& info, size_t index, const Heap& heap, std::vector<Block*>* out) {
-  if (!info[index].IsArray()) {
+  napi_env env = info.Env();
+  napi_value list = info[index];
+  bool is_array = false;
+  uint32_t length = 0;
+  if (napi_is_array(env, list, &is_array) != napi_ok || !is_array) {
     throw_invalid_type(info.Env(), "refs", "an array of refs", info[index]);
     return false;
   }
-  Napi::Array list = info[index].As<Napi::Array>();
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    Napi::Value element = list.Get(i);
-    if (!element.IsNumber()) {
-      throw_invalid_type(info.Env(), "ref", "of type number", element);
+  if (napi_get_array_length(env, list, &length) != napi_ok) return false;
+  std::vector<double> refs(length);
+  for (uint32_t i = 0; i < length; i++) {
+    napi_value element;
+    if (napi_get_element(env, list, i, &element) != napi_ok) return false;  // a getter threw, or termination
+    if (napi_get_value_double(env, element, &refs[i]) != napi_ok) {
+      throw_invalid_type(info.Env(), "ref", "of type number", Napi::Value(env, element));
       return false;
     }
-    Block* block = heap.resolve(element.As<Napi::Number>().DoubleValue());
+  }
+  if (heap.closed()) {  // a getter closed it
+    throw_refheap_error(info.Env(), "ERR_HEAP_CLOSED", "The heap is closed");
+    return false;
+  }
+  out->reserve(length);
+  for (uint32_t i = 0; i < length; i++) {
+    Block* block = heap.resolve(refs[i]);
     if (block == nullptr) {
-      throw_invalid_ref(info.Env(), element, i);
+      throw_invalid_ref(info.Env(), Napi::Value(env, number_value(env, refs[i])), i);
       return false;
     }
     out->push_back(block);
@@ -54,7 +77,9 @@ Napi::Value collect(HeapHandle& h, const Napi::CallbackInfo& info) {
 }
 
 Napi::Value set_enabled(HeapHandle& h, const Napi::CallbackInfo& info) {
-  h.heap.gc().enabled = info[0].ToBoolean().Value();
+  bool enabled;
+  if (!read_flag(info, 0, &enabled)) return {};
+  h.heap.gc().enabled = enabled;
   return info.Env().Undefined();
 }
 
@@ -63,11 +88,11 @@ Napi::Value is_enabled(HeapHandle& h, const Napi::CallbackInfo& info) {
 }
 
 Napi::Value get_count(HeapHandle& h, const Napi::CallbackInfo& info) {
-  return number_array(info.Env(), h.heap.gc().counts().data(), kGenerations);
+  return generation_array(info.Env(), h.heap.gc().counts());
 }
 
 Napi::Value get_threshold(HeapHandle& h, const Napi::CallbackInfo& info) {
-  return number_array(info.Env(), h.heap.gc().thresholds.data(), kGenerations);
+  return generation_array(info.Env(), h.heap.gc().thresholds);
 }
 
 Napi::Value set_threshold(HeapHandle& h, const Napi::CallbackInfo& info) {
@@ -93,7 +118,7 @@ Napi::Value set_debug(HeapHandle& h, const Napi::CallbackInfo& info) {
 }
 
 Napi::Value garbage(HeapHandle& h, const Napi::CallbackInfo& info) {
-  return ref_array(info.Env(), h.heap, h.heap.gc().garbage());
+  return ref_array(info.Env(), refs_of(h.heap, h.heap.gc().garbage()));
 }
 
 Napi::Value clear_garbage(HeapHandle& h, const Napi::CallbackInfo& info) {
@@ -105,17 +130,17 @@ Napi::Value get_objects(HeapHandle& h, const Napi::CallbackInfo& info) {
   if (info[0].IsUndefined() || info[0].IsNull()) {
     std::vector<Block*> all;
     for (unsigned g = 0; g < kGenerations; g++) all.insert(all.end(), gc.generation(g).begin(), gc.generation(g).end());
-    return ref_array(info.Env(), h.heap, all);
+    return ref_array(info.Env(), refs_of(h.heap, all));
   }
   uint64_t generation;
   if (!read_integer(info, 0, "generation", kOldest, &generation)) return {};
-  return ref_array(info.Env(), h.heap, gc.generation(static_cast<unsigned>(generation)));
+  return ref_array(info.Env(), refs_of(h.heap, gc.generation(static_cast<unsigned>(generation))));
 }
 
 Napi::Value get_referrers(HeapHandle& h, const Napi::CallbackInfo& info) {
   std::vector<Block*> targets;
   if (!read_ref_list(info, 0, h.heap, &targets)) return {};
-  return ref_array(info.Env(), h.heap, h.heap.referrers(targets));
+  return ref_array(info.Env(), refs_of(h.heap, h.heap.referrers(targets)));
 }
 
 Napi::Value get_referents(HeapHandle& h, const Napi::CallbackInfo& info) {
@@ -129,7 +154,7 @@ Napi::Value get_referents(HeapHandle& h, const Napi::CallbackInfo& info) {
       if (target != nullptr) out.push_back(target);
     }
   }
-  return ref_array(info.Env(), h.heap, out);
+  return ref_array(info.Env(), refs_of(h.heap, out));
 }
 
 Napi::Value is_tracked(HeapHandle& h, const Napi::CallbackInfo& info) {

@@ -10,6 +10,7 @@
 #include "fast_calls.h"
 #include "guarded.h"
 #include "heap_handle.h"
+#include "js_values.h"
 
 namespace refheap::binding {
 namespace {
@@ -48,14 +49,15 @@ Napi::Value alloc_many(HeapHandle& h, const Napi::CallbackInfo& info) {
   if (!read_integer(info, 2, "slots", kMaxSlots, &slots, &kZero)) return {};
   if (!read_integer(info, 3, "type", kMaxTypes - 1, &type, &kZero)) return {};
   if (!read_defined_type(h, info, 3, type)) return {};
-  Napi::Float64Array refs = Napi::Float64Array::New(info.Env(), count);
-  if (refs.IsEmpty()) return {};  // an exception, or a worker being terminated (none is pending then)
-  const Status status = h.heap.alloc_many(count, size, slots, type, refs.Data());
+  void* data;
+  napi_value refs = new_typed_array(info.Env(), napi_float64_array, sizeof(double), count, &data);
+  if (refs == nullptr) return {};  // an exception, or a worker being terminated (none is pending then)
+  const Status status = h.heap.alloc_many(count, size, slots, type, static_cast<double*>(data));
   if (status != Status::kOk) {
     throw_status(info.Env(), status, "allocMany(" + std::to_string(count) + ", " + std::to_string(size) + ")");
     return {};
   }
-  return refs;
+  return Napi::Value(info.Env(), refs);
 }
 
 Napi::Value retain(HeapHandle& h, const Napi::CallbackInfo& info) {
@@ -79,37 +81,50 @@ Napi::Value release(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Reads every element first: a non-number anywhere releases nothing.
+// Reads every element first: a non-number anywhere releases nothing. Plain
+// Node-API: reading `length` or an element is refused while a worker is
+// being terminated, and can run a getter that throws.
 bool read_number_list(const Napi::CallbackInfo& info, std::vector<double>* out) {
-  Napi::Value value = info[0];
-  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
-    Napi::Float64Array array = value.As<Napi::Float64Array>();
-    out->assign(array.Data(), array.Data() + array.ElementLength());
+  napi_env env = info.Env();
+  napi_value list = info[0];
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  bool is_typed_array = false;
+  if (napi_is_typedarray(env, list, &is_typed_array) == napi_ok && is_typed_array &&
+      napi_get_typedarray_info(env, list, &type, &length, &data, nullptr, nullptr) == napi_ok &&
+      type == napi_float64_array) {
+    // Copied at once (the buffer may be shared with another thread); null and
+    // empty when detached.
+    if (length != 0 && data != nullptr) out->assign(static_cast<const double*>(data), static_cast<const double*>(data) + length);
     return true;
   }
-  if (!value.IsObject() || value.IsFunction()) {
-    throw_invalid_type(info.Env(), "refs", "an array-like of numbers", value);
+  napi_valuetype kind;
+  if (napi_typeof(env, list, &kind) != napi_ok || kind != napi_object) {
+    throw_invalid_type(info.Env(), "refs", "an array-like of numbers", info[0]);
     return false;
   }
-  Napi::Object list = value.As<Napi::Object>();
-  Napi::Value length_value = list.Get("length");
-  if (info.Env().IsExceptionPending()) return false;
-  const double length = length_value.IsNumber() ? length_value.As<Napi::Number>().DoubleValue() : -1;
-  if (!(length >= 0 && length <= 4294967295.0) || std::trunc(length) != length) {
-    throw_invalid_type(info.Env(), "refs", "an array-like of numbers", value);
+  napi_value length_value;
+  double claimed = -1;
+  if (napi_get_named_property(env, list, "length", &length_value) != napi_ok) return false;
+  napi_get_value_double(env, length_value, &claimed);  // a non-number stays -1
+  if (!(claimed >= 0 && claimed <= 4294967295.0) || std::trunc(claimed) != claimed) {
+    throw_invalid_type(info.Env(), "refs", "an array-like of numbers", info[0]);
     return false;
   }
   // `length` is the caller's claim, not memory that exists: reserving it
   // whole ({ length: 2 ** 32 - 1 } is 32 GiB) would abort the process.
-  out->reserve(static_cast<size_t>(std::min(length, 65536.0)));
-  for (uint32_t i = 0; i < static_cast<uint32_t>(length); i++) {
-    Napi::Value element = list.Get(i);
-    if (info.Env().IsExceptionPending()) return false;
-    if (!element.IsNumber()) {
-      throw_invalid_type(info.Env(), ("refs[" + std::to_string(i) + "]").c_str(), "of type number", element);
+  out->reserve(static_cast<size_t>(std::min(claimed, 65536.0)));
+  for (uint32_t i = 0; i < static_cast<uint32_t>(claimed); i++) {
+    napi_value element;
+    double number;
+    if (napi_get_element(env, list, i, &element) != napi_ok) return false;
+    if (napi_get_value_double(env, element, &number) != napi_ok) {
+      throw_invalid_type(info.Env(), ("refs[" + std::to_string(i) + "]").c_str(), "of type number",
+                         Napi::Value(env, element));
       return false;
     }
-    out->push_back(element.As<Napi::Number>().DoubleValue());
+    out->push_back(number);
   }
   return true;
 }
@@ -280,10 +295,11 @@ Napi::Value read(HeapHandle& h, const Napi::CallbackInfo& info) {
   if (!read_integer(info, 1, "offset", size, &offset, &kZero)) return {};
   const uint64_t rest = size - offset;
   if (!read_integer(info, 2, "length", rest, &length, &rest)) return {};
-  Napi::Uint8Array bytes = Napi::Uint8Array::New(info.Env(), length);
-  if (bytes.IsEmpty()) return {};  // as in alloc_many: no memory to copy into
-  if (length != 0) std::memcpy(bytes.Data(), data_of(block) + offset, length);
-  return bytes;
+  void* copy;
+  napi_value bytes = new_typed_array(info.Env(), napi_uint8_array, 1, length, &copy);
+  if (bytes == nullptr) return {};  // as in alloc_many: no memory to copy into
+  if (length != 0) std::memcpy(copy, data_of(block) + offset, length);
+  return Napi::Value(info.Env(), bytes);
 }
 
 Napi::Value view(HeapHandle& h, const Napi::CallbackInfo& info) {
@@ -299,8 +315,8 @@ Napi::Value define_type(HeapHandle& h, const Napi::CallbackInfo& info) {
   }
   uint32_t type;
   // lib/heap.ts checks the options object and passes two booleans.
-  const bool has_finalizer = info[1].ToBoolean().Value();
-  const bool uncollectable = info[2].ToBoolean().Value();
+  bool has_finalizer, uncollectable;
+  if (!read_flag(info, 1, &has_finalizer) || !read_flag(info, 2, &uncollectable)) return {};
   const Status status = h.heap.define_type(info[0].As<Napi::String>().Utf8Value(), has_finalizer, uncollectable, &type);
   if (status != Status::kOk) {
     throw_status(info.Env(), status, "defineType: a heap holds at most " + std::to_string(kMaxTypes) + " types");
@@ -323,9 +339,11 @@ Napi::Value type_name(HeapHandle& h, const Napi::CallbackInfo& info) {
 // The statistics as the values of stats_fields(), in order (lib/stats.ts
 // names them); the live page gets the same snapshot.
 Napi::Value stats(HeapHandle& h, const Napi::CallbackInfo& info) {
-  Napi::Float64Array values = Napi::Float64Array::New(info.Env(), stats_fields().size());
-  h.heap.take_snapshot(values.Data());
-  return values;
+  void* data;
+  napi_value values = new_typed_array(info.Env(), napi_float64_array, sizeof(double), stats_fields().size(), &data);
+  if (values == nullptr) return {};  // a worker being terminated: no memory to write into
+  h.heap.take_snapshot(static_cast<double*>(data));
+  return Napi::Value(info.Env(), values);
 }
 
 // publishTo(dir, name): the live statistics page, in a directory the caller

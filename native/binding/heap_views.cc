@@ -56,7 +56,11 @@ Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block) {
   handle.views = record;
   handle.pins++;
   napi_create_reference(env, buffer, 0, &record->buffer);
-  return Napi::Uint8Array::New(env, length, Napi::ArrayBuffer(env, buffer), 0);
+  // Refused while a worker is being terminated: the buffer is then dropped
+  // like a collected view (finalize_view).
+  napi_value view;
+  if (napi_create_typedarray(env, napi_uint8_array, length, buffer, 0, &view) != napi_ok) return {};
+  return Napi::Value(env, view);
 }
 
 void forget_views(Napi::Env env, HeapHandle& handle, bool detach) {

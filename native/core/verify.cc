@@ -301,6 +301,9 @@ std::string Heap::verify() const {
     if (!has_finalizer(block)) return "a block of a type without finalizer waits for its finalizer";
     pending.insert(block);
   }
+  for (uint64_t ref : finalizers_to_retry_) {  // a finalizer that could not be called waits for the next call
+    if (Block* block = resolve_bits(ref)) pending.insert(block);
+  }
 
   // Totals.
   if (live.size() != live_blocks_) return problem("live blocks", live.size(), live_blocks_);
