@@ -262,19 +262,10 @@ Napi::Value write(HeapHandle& h, const Napi::CallbackInfo& info) {
   uint64_t offset;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   if (!read_integer(info, 1, "offset", data_size(block), &offset)) return {};
-  Napi::Value source = info[2];
   const uint8_t* bytes;
   size_t length;
-  if (source.IsTypedArray()) {
-    Napi::TypedArray array = source.As<Napi::TypedArray>();
-    bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-    length = array.ByteLength();
-  } else if (source.IsDataView()) {
-    Napi::DataView view = source.As<Napi::DataView>();
-    bytes = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-    length = view.ByteLength();
-  } else {
-    throw_invalid_type(info.Env(), "src", "an instance of ArrayBufferView", source);
+  if (!view_bytes(info.Env(), info[2], &bytes, &length)) {
+    throw_invalid_type(info.Env(), "src", "an instance of ArrayBufferView", info[2]);
     return {};
   }
   if (h.heap.check_range(block, offset, length) != Status::kOk) {
