@@ -1,6 +1,9 @@
 /**
  * `refheap ps`, `stat` and `show` against real child processes that publish
- * named heaps, in a private statistics directory.
+ * named heaps, in a private statistics directory. Nothing here sleeps for a
+ * fixed time: the tests wait for what they need (a line of output, a page,
+ * an exit), polling up to a generous deadline, so a busy machine only makes
+ * them slower.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
@@ -49,13 +52,52 @@ require('readline').createInterface({ input: process.stdin }).on('line', (line) 
 
 const children: ChildProcessWithoutNullStreams[] = [];
 
+/** How long to wait for anything a live process should do soon. */
+const DEADLINE_MS = 20_000;
+
+/** Resolves once `condition()` holds, polling every 20 ms; fails with `what` after `timeoutMs`. */
+async function waitFor(condition: () => boolean, what: string, timeoutMs = DEADLINE_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** `promise`, or a failure naming `what` after `timeoutMs`. */
+async function within<T>(promise: Promise<T>, what: string, timeoutMs = DEADLINE_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`gave up after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A CLI command left running: its output so far, and its exit code once it ends. */
+function runCli(...args: string[]) {
+  const running = spawn(process.execPath, [BIN, ...args], { env: ENV });
+  children.push(running as ChildProcessWithoutNullStreams);
+  const output = { stdout: '', stderr: '' };
+  running.stdout.on('data', (data) => (output.stdout += data));
+  running.stderr.on('data', (data) => (output.stderr += data));
+  const exit = new Promise<number | null>((resolve) => running.on('exit', (code) => resolve(code)));
+  return { running, output, exit: () => within(exit, `refheap ${args.join(' ')} to exit`) };
+}
+
+/** The lines a command printed so far. */
+const linesOf = (text: string) => text.split('\n').filter((line) => line !== '');
+
 /** Starts a child; `next()` resolves with its next report (the first comes unasked). */
 function startChild(): { child: ChildProcessWithoutNullStreams; next: () => Promise<Report> } {
   const child = spawn(process.execPath, ['-e', CHILD_SOURCE], { env: ENV, cwd: ROOT });
   children.push(child);
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<Report> => {
-    const { value, done } = await lines.next();
+    const { value, done } = await within(lines.next(), 'the child to report');
     if (done) throw new Error('the child ended without reporting');
     return JSON.parse(value as string) as Report;
   };
@@ -63,7 +105,8 @@ function startChild(): { child: ChildProcessWithoutNullStreams; next: () => Prom
 }
 
 function exited(child: ChildProcessWithoutNullStreams): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+  const exit = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return within(exit, 'the child to exit');
 }
 
 const psJson = () => JSON.parse(cli('ps', '--json').stdout) as { pid: number; heapId: number; name: string; mappedBytes: number; liveBlocks: number; collections: number }[];
@@ -197,44 +240,46 @@ describe('refheap stat', () => {
   it('stops with a message when the heap goes away', async () => {
     const { child, next } = startChild();
     const report = await next();
-    const running = spawn(process.execPath, [BIN, 'stat', `${report.pid}.${report.heaps[0]!.id}`, '100'], { env: ENV });
-    let stdout = '';
-    let stderr = '';
-    running.stdout.on('data', (data) => (stdout += data));
-    running.stderr.on('data', (data) => (stderr += data));
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    const { output, exit } = runCli('stat', `${report.pid}.${report.heaps[0]!.id}`, '100');
+    await waitFor(() => linesOf(output.stdout).length >= 3, 'a header and two rows');
     child.stdin.write('exit\n');
-    const code = await new Promise<number | null>((resolve) => running.on('exit', resolve));
-    expect(code).toBe(0);
-    expect(stdout.trim().split('\n').length).toBeGreaterThanOrEqual(3);
-    expect(stderr).toContain(`heap ${report.pid}.${report.heaps[0]!.id} is gone`);
+    expect(await exit()).toBe(0);
+    expect(linesOf(output.stdout).length).toBeGreaterThanOrEqual(3);
+    expect(output.stderr).toContain(`heap ${report.pid}.${report.heaps[0]!.id} is gone`);
   });
 });
 
 describe('refheap stat <pid>', () => {
   it('follows the process from one heap to the next, as during refheap stress', async () => {
-    // One heap at a time, replaced every 150 ms, four times, then the process ends.
+    // One heap at a time: on "next" the child replaces it, once stat has
+    // shown the one before; on "exit" the process ends.
     const source = `
       const { Heap } = require(${JSON.stringify(ROOT)});
       let heap = new Heap({ name: 'generation-0' });
-      console.log(process.pid);
       let n = 0;
-      const timer = setInterval(() => {
+      console.log(process.pid);
+      require('readline').createInterface({ input: process.stdin }).on('line', (line) => {
         heap.close();
-        if (++n === 4) return clearInterval(timer);
-        heap = new Heap({ name: 'generation-' + n });
+        if (line === 'exit') process.exit(0);
+        heap = new Heap({ name: 'generation-' + ++n });
         heap.allocMany(100 * n, 8);
-      }, 150);
+      });
     `;
     const child = spawn(process.execPath, ['-e', source], { env: ENV, cwd: ROOT });
     children.push(child);
-    const pid = Number((await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next()).value);
-    const result = spawnSync(process.execPath, [BIN, 'stat', String(pid), '50'], { encoding: 'utf8', env: ENV, timeout: 30_000 });
-    expect(result.status, result.stderr).toBe(0);
-    expect(result.stderr).toContain(`process ${pid} has exited`);
-    const switches = result.stdout.split('\n').filter((line) => line.startsWith('# now heap'));
-    expect(switches.length).toBeGreaterThanOrEqual(2);
-    expect(switches[0]).toMatch(new RegExp(`^# now heap ${pid}\\.\\d+ "generation-[1-3]"$`));
+    const pid = Number((await within(createInterface({ input: child.stdout })[Symbol.asyncIterator]().next(), 'the pid')).value);
+    const { output, exit } = runCli('stat', String(pid), '50');
+    await waitFor(() => linesOf(output.stdout).length >= 2, 'the first row');
+    for (let n = 1; n <= 3; n++) {
+      child.stdin.write('next\n');
+      await waitFor(() => output.stdout.includes(`"generation-${n}"`), `stat to follow to generation-${n}`);
+    }
+    child.stdin.write('exit\n');
+    expect(await exit(), output.stderr).toBe(0);
+    expect(output.stderr).toContain(`process ${pid} has exited`);
+    const switches = linesOf(output.stdout).filter((line) => line.startsWith('# now heap'));
+    expect(switches).toHaveLength(3);
+    switches.forEach((line, i) => expect(line).toMatch(new RegExp(`^# now heap ${pid}\\.\\d+ "generation-${i + 1}"$`)));
   });
 });
 
@@ -242,30 +287,29 @@ describe('refheap stat, ending', () => {
   it('stops quietly when its reader goes away (stat | head)', async () => {
     const { next } = startChild();
     const report = await next();
-    const running = spawn(process.execPath, [BIN, 'stat', `${report.pid}.${report.heaps[0]!.id}`, '20'], { env: ENV });
-    let stderr = '';
-    running.stderr.on('data', (data) => (stderr += data));
-    await new Promise((resolve) => running.stdout.once('data', resolve));
+    const { running, output, exit } = runCli('stat', `${report.pid}.${report.heaps[0]!.id}`, '20');
+    await waitFor(() => output.stdout !== '', 'the first line');
     running.stdout.destroy();  // as `head -1` does once it has its line
-    const code = await new Promise<number | null>((resolve) => running.on('exit', resolve));
-    expect(code).toBe(0);
-    expect(stderr).toBe('');
+    expect(await exit()).toBe(0);
+    expect(output.stderr).toBe('');
   });
 
   it('gives up on a process that keeps running without a heap', async () => {
+    // The heap closes on "close", once stat has shown it; the process stays.
     const source = `
       const { Heap } = require(${JSON.stringify(ROOT)});
       const heap = new Heap({ name: 'short-lived' });
       console.log(process.pid);
-      setTimeout(() => heap.close(), 200);
-      setTimeout(() => {}, 30000);
+      require('readline').createInterface({ input: process.stdin }).on('line', () => heap.close());
     `;
     const child = spawn(process.execPath, ['-e', source], { env: ENV, cwd: ROOT });
     children.push(child);
-    const pid = Number((await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next()).value);
-    const result = spawnSync(process.execPath, [BIN, 'stat', String(pid), '100', '50'], { encoding: 'utf8', env: ENV, timeout: 20_000 });
-    expect(result.status).toBe(1);
-    expect(result.stderr.trim()).toBe(`refheap: process ${pid} has no heap any more`);
+    const pid = Number((await within(createInterface({ input: child.stdout })[Symbol.asyncIterator]().next(), 'the pid')).value);
+    const { output, exit } = runCli('stat', String(pid), '100', '50');
+    await waitFor(() => linesOf(output.stdout).length >= 2, 'the first row');
+    child.stdin.write('close\n');
+    expect(await exit()).toBe(1);
+    expect(output.stderr.trim()).toBe(`refheap: process ${pid} has no heap any more`);
   });
 });
 
