@@ -87,17 +87,24 @@ function readAt(fd: number, buffer: Buffer, position: number, length = buffer.le
 /**
  * One consistent copy of the page: the sequence is read before and after
  * the copy, and the copy is kept only if both are the same even number.
+ * The sequence read after one try is the one before the next, so a retry
+ * costs two reads: a writer that publishes often leaves room enough.
  */
 function consistentCopy(path: string, fd: number, size: number): Buffer {
   const page = Buffer.alloc(size);
   const sequence = Buffer.alloc(8);
-  for (let tries = 0; tries < MAX_TRIES; tries++) {
-    if (readAt(fd, sequence, HEADER.sequence) !== 8) break;
-    const before = sequence.readBigUInt64LE(0);
-    if (before % 2n === 1n) continue;
+  const readSequence = (): bigint | undefined =>
+    readAt(fd, sequence, HEADER.sequence) === 8 ? sequence.readBigUInt64LE(0) : undefined;
+  let before = readSequence();
+  for (let tries = 0; tries < MAX_TRIES && before !== undefined; tries++) {
+    if (before % 2n === 1n) {
+      before = readSequence();
+      continue;
+    }
     if (readAt(fd, page, 0) !== size) break;
-    if (readAt(fd, sequence, HEADER.sequence) !== 8) break;
-    if (sequence.readBigUInt64LE(0) === before && page.readBigUInt64LE(HEADER.sequence) === before) return page;
+    const after = readSequence();
+    if (after === before && page.readBigUInt64LE(HEADER.sequence) === before) return page;
+    before = after;
   }
   if (fs.fstatSync(fd).size !== size) throw new StatsPageError(path, 'changed size while being read');
   throw new StatsPageError(path, `was being rewritten on each of ${MAX_TRIES} reads`);

@@ -35,7 +35,14 @@ export function table(rows: string[][], align: string): string {
   return rows.map((row) => row.map(cell).join('  ').trimEnd()).join('\n');
 }
 
-/** A heap name for a terminal: control characters (newlines, escape sequences) shown as \xNN. */
+/**
+ * A heap name for a terminal: C0 and C1 controls (newlines, escape
+ * sequences) shown as \xNN, and the invisible characters that reorder or
+ * hide text (bidirectional overrides and isolates such as U+202E, zero-width
+ * marks, line and paragraph separators, the BOM) as \u{NNNN}.
+ */
 export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(/[\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }

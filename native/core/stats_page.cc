@@ -1,7 +1,6 @@
 #include "stats_page.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,6 +18,8 @@ namespace refheap {
 namespace {
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+constexpr uint64_t kFirstSequence = 2;  // a page is linked into place with one snapshot written
 
 double wall_clock_ms() {
   timespec now;
@@ -95,14 +96,20 @@ size_t utf8_prefix(const std::string& name, size_t limit) {
   return cut;
 }
 
-// A seqlock's writer: odd, release fence, the data, even (release).
-void write_snapshot(PageHeader* header, double* slots, const double* values, size_t count) {
-  const uint64_t sequence = __atomic_load_n(&header->sequence, __ATOMIC_RELAXED);
-  __atomic_store_n(&header->sequence, sequence + 1, __ATOMIC_RELAXED);
-  __atomic_thread_fence(__ATOMIC_RELEASE);
-  std::memcpy(slots, values, count * sizeof(double));
-  header->published_ms = wall_clock_ms();
-  __atomic_store_n(&header->sequence, sequence + 2, __ATOMIC_RELEASE);
+// Whether all of it was written. A failed snapshot (a full file system,
+// someone else's change to the file) only costs readers that snapshot.
+bool write_at(int fd, size_t offset, const void* data, size_t bytes) {
+  while (bytes > 0) {
+    const ssize_t written = pwrite(fd, data, bytes, static_cast<off_t>(offset));
+    if (written <= 0) {
+      if (written < 0 && errno == EINTR) continue;
+      return false;
+    }
+    data = static_cast<const char*>(data) + written;
+    offset += static_cast<size_t>(written);
+    bytes -= static_cast<size_t>(written);
+  }
+  return true;
 }
 
 struct Layout {
@@ -134,7 +141,7 @@ uint64_t this_process_start() {
   return ticks;
 }
 
-void lay_out(char* page, const Layout& layout, const std::string& name, uint64_t heap_id) {
+void lay_out(char* page, const Layout& layout, const std::string& name, uint64_t heap_id, const double* values) {
   const uint64_t process_start = this_process_start();
   auto* header = reinterpret_cast<PageHeader*>(page);
   std::memcpy(header->magic, kPageMagic, sizeof kPageMagic);
@@ -158,6 +165,10 @@ void lay_out(char* page, const Layout& layout, const std::string& name, uint64_t
     std::memcpy(page + layout.paths_offset + i * kPathSlot, fields[i].path.data(), fields[i].path.size());
     page[layout.kinds_offset + i] = static_cast<char>(fields[i].kind);
   }
+  // The first snapshot, complete: sequence 2, as if published once.
+  header->sequence = kFirstSequence;
+  header->published_ms = wall_clock_ms();
+  std::memcpy(page + layout.values_offset, values, layout.count * sizeof(double));
 }
 
 // Whether the page at `path` was written by this very process: another copy
@@ -212,46 +223,60 @@ std::unique_ptr<StatsPage> StatsPage::create(const std::string& dir, const std::
     *error = os_error("create", temporary);
     return nullptr;
   }
-  // fchmod: the umask may have taken bits off 0600. posix_fallocate: the
-  // pages must exist now; a full tmpfs would otherwise fail a later write
-  // through the mapping with SIGBUS instead of an error here.
-  int failure = fchmod(fd, 0600) != 0 ? errno : posix_fallocate(fd, 0, static_cast<off_t>(layout.bytes));
-  void* mapping = MAP_FAILED;
-  if (failure == 0) {
-    mapping = mmap(nullptr, layout.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (mapping == MAP_FAILED) failure = errno;
-  }
-  close(fd);
-  if (failure != 0) {
-    errno = failure;
+  // fchmod: the umask may have taken bits off 0600. The whole page is
+  // written before it gets its name, so a reader never sees it half made.
+  std::vector<char> image(layout.bytes, 0);
+  lay_out(image.data(), layout, name, heap_id, initial_values);
+  errno = 0;
+  if (fchmod(fd, 0600) != 0 || !write_at(fd, 0, image.data(), image.size())) {
+    if (errno == 0) errno = ENOSPC;
     *error = os_error("make room for", temporary);
+    close(fd);
     unlink(temporary.c_str());
     return nullptr;
   }
-  char* page = static_cast<char*>(mapping);
-  lay_out(page, layout, name, heap_id);
-  auto* header = reinterpret_cast<PageHeader*>(page);
-  auto* values = reinterpret_cast<double*>(page + layout.values_offset);
-  write_snapshot(header, values, initial_values, layout.count);
   if (!put_in_place(temporary, path, error)) {
-    munmap(mapping, layout.bytes);
+    close(fd);
     return nullptr;
   }
   remember_page(path);
-  return std::unique_ptr<StatsPage>(new StatsPage(path, header, layout.bytes, values, layout.count));
+  return std::unique_ptr<StatsPage>(new StatsPage(path, fd, std::move(image), layout.values_offset, layout.count));
 }
 
-StatsPage::StatsPage(std::string path, PageHeader* header, size_t bytes, double* values, size_t field_count)
-    : path_(std::move(path)), header_(header), bytes_(bytes), values_(values), field_count_(field_count) {}
+StatsPage::StatsPage(std::string path, int fd, std::vector<char> image, size_t values_offset, size_t field_count)
+    : path_(std::move(path)),
+      fd_(fd),
+      image_(std::move(image)),
+      values_offset_(values_offset),
+      field_count_(field_count),
+      pid_(static_cast<uint64_t>(getpid())) {}
 
 StatsPage::~StatsPage() {
   forget_page(path_);
   // A child forked without exec that closes an inherited heap must leave
   // its parent's page alone.
-  if (header_->pid == static_cast<uint64_t>(getpid())) unlink(path_.c_str());
-  munmap(header_, bytes_);
+  if (pid_ == static_cast<uint64_t>(getpid())) unlink(path_.c_str());
+  close(fd_);
 }
 
-void StatsPage::publish(const double* values) { write_snapshot(header_, values_, values, field_count_); }
+// A seqlock's writer, in system calls: each pwrite() is complete in the
+// page cache before the next starts, so a reader that sees the same even
+// sequence before and after reading has a whole snapshot.
+void StatsPage::publish(const double* values) {
+  PageHeader* page = header();
+  page->sequence++;  // odd
+  write_at(fd_, offsetof(PageHeader, sequence), &page->sequence, sizeof page->sequence);
+  std::memcpy(image_.data() + values_offset_, values, field_count_ * sizeof(double));
+  page->published_ms = wall_clock_ms();
+  struct stat info;
+  if (fstat(fd_, &info) != 0 || static_cast<size_t>(info.st_size) != image_.size()) {
+    write_at(fd_, 0, image_.data(), image_.size());  // cut or grown by someone else: all of it again
+  } else {
+    write_at(fd_, values_offset_, image_.data() + values_offset_, field_count_ * sizeof(double));
+    write_at(fd_, offsetof(PageHeader, published_ms), &page->published_ms, sizeof page->published_ms);
+  }
+  page->sequence++;  // even
+  write_at(fd_, offsetof(PageHeader, sequence), &page->sequence, sizeof page->sequence);
+}
 
 }  // namespace refheap

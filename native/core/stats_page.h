@@ -21,6 +21,13 @@
 // again, and keeps the copy only if both reads are the same even number;
 // otherwise it tries again. The writer never waits for anyone.
 //
+// Distrust: any process of the user can write to the file. So the writer
+// never maps it and never reads it back: it writes with pwrite() from its
+// own copy of the page, so a truncated file costs it no SIGBUS (the next
+// snapshot writes the page whole again, or fails quietly on a full file
+// system), a sequence someone set odd is fixed by the next snapshot, and a
+// changed pid does not keep close() from removing the file.
+//
 // Removal: the destructor removes the file; so does exit() for every page
 // still open (a process.exit() skips the heaps' own cleanup). A killed
 // process leaves its files behind: readers check that the pid is alive.
@@ -84,15 +91,18 @@ class StatsPage {
   const std::string& path() const { return path_; }
 
  private:
-  StatsPage(std::string path, PageHeader* header, size_t bytes, double* values, size_t field_count);
+  StatsPage(std::string path, int fd, std::vector<char> image, size_t values_offset, size_t field_count);
+  PageHeader* header() { return reinterpret_cast<PageHeader*>(image_.data()); }
 
   std::string path_;
-  PageHeader* header_;
-  size_t bytes_;
-  // Kept here, not read back from the shared file, which other processes
-  // of the user can write to.
-  double* values_;
+  int fd_;  // open for writing; never mapped
+  // What the file should hold, kept here and never read back from it: the
+  // sequence (even between snapshots), the pid that made it (a forked child
+  // does not remove it), everything a truncation would take.
+  std::vector<char> image_;
+  size_t values_offset_;
   size_t field_count_;
+  uint64_t pid_;
 };
 
 }  // namespace refheap

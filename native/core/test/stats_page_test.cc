@@ -224,3 +224,42 @@ TEST(page_keeps_up_with_batches) {
 }
 
 }  // namespace refheap::testing
+
+namespace refheap::testing {
+
+// Any process of the user can write to the page. The writer keeps its own
+// state and never maps the file: a truncated page costs no SIGBUS (the
+// next snapshot writes it whole again), a sequence set odd is even again
+// after the next snapshot, and a changed pid does not keep close() from
+// removing the file.
+TEST(page_writer_survives_what_others_write_into_its_file) {
+  TempDir dir;
+  Heap heap;
+  std::string error;
+  CHECK(heap.publish_to(dir.path, "distrust", &error));
+  const std::string path = page_path(dir, heap);
+  Block* block = must_alloc(heap, 16);
+
+  CHECK(truncate(path.c_str(), 0) == 0);
+  heap.publish_now();  // wrote through a mapping before: SIGBUS
+  CHECK_EQ(value_in(read_file(path), "liveBlocks"), 1.0);
+
+  const int fd = open(path.c_str(), O_RDWR);
+  CHECK(fd >= 0);
+  const uint64_t odd = 12345;
+  CHECK(pwrite(fd, &odd, sizeof odd, offsetof(PageHeader, sequence)) == sizeof odd);
+  heap.publish_now();
+  PageHeader header;
+  std::vector<char> page = read_file(path);
+  std::memcpy(&header, page.data(), sizeof header);
+  CHECK(header.sequence % 2 == 0);  // readers can read it again
+
+  const uint64_t other_pid = 1;
+  CHECK(pwrite(fd, &other_pid, sizeof other_pid, offsetof(PageHeader, pid)) == sizeof other_pid);
+  close(fd);
+  heap.release(block);
+  heap.close();
+  CHECK(access(path.c_str(), F_OK) != 0);  // removed all the same
+}
+
+}  // namespace refheap::testing
