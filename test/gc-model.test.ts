@@ -356,7 +356,7 @@ describe('CPython 3.11 where refheap departs from it (model only)', () => {
     // f = F() (__del__ logs gc.collect()'s result), moved to generation 2 by gc.collect();
     // a young self-cycle holds the only reference to it; gc.collect(0)
     // -> "start gen 0", "outside block finalized, collect() inside returns 0", "stop gen 0", collect(0) -> 1
-    // (refheap: finalized after "stop", and the collect() there runs a collection of its own)
+    // (refheap did it after "stop"; it now agrees: test/gc-parity.test.ts)
     const log: unknown[] = [];
     const model = strict((m) => log.push(`outside block finalized, collect() inside returns ${m.collect()}`), log);
     model.alloc(1, 1, 1); // f

@@ -54,16 +54,14 @@ export interface ModelType {
  * nest. A block with a finalizer that reaches zero is untracked and queued
  * (last in, first out); the queue runs when the release that queued it is
  * complete, unless it is already running (then the outer run takes it) or
- * a collection is deleting its garbage (then after that collection's stop
- * callback). Freeing walks slots last to first and counts a block off
+ * a collection is deleting its garbage (then once the deletion is done,
+ * still inside the collection, as CPython). Freeing walks slots last to first and counts a block off
  * count0 before its slots. Its observable consequences, each unlike CPython:
  * - inside a finalizer, release(b) of a block with a finalizer returns with
  *   b still live at count 0; b's finalizer runs after the current one;
  * - a block is on no generation while its count-zero finalizer runs, so a
  *   collection run by that finalizer leaves it in generation 0;
  * - count0 already excludes a freed block while its children's finalizers run;
- * - blocks outside a collection that its deletion frees are finalized after
- *   the 'stop' callback, where collect() is no longer a no-op;
  * - cascades free in another order.
  */
 export type ModelDeviation = 'refheap-release-path';
@@ -730,7 +728,7 @@ export class GcModel {
    * collector.cc delete_garbage ('refheap-release-path'): every block held
    * and every slot cleared first (a block of the set at zero waits for its
    * hold to be dropped; blocks outside it with finalizers are queued until
-   * after the collection), then the holds are dropped in order.
+   * the deletion is done), then the holds are dropped in order.
    */
   #rpDeleteGarbage(collectable: GcList, old: GcList): void {
     const blocks = [...collectable];
@@ -748,6 +746,8 @@ export class GcModel {
     } finally {
       this.#deleting = false;
     }
+    // Those it freed by their counts are finalized now, inside the collection, as in CPython.
+    if (this.#pendingFinalizers.length > 0) this.#rpRunFinalizers();
   }
 
   // ---------------------------------------------------------------- list primitives

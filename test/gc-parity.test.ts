@@ -198,3 +198,30 @@ describe('stats().gc.enabled is gc.isEnabled()', () => {
     expect(heap.stats().gc.enabled).toBe(false);
   });
 });
+
+describe('blocks outside a collection that its deletion frees are finalized inside it', () => {
+  // class F:
+  //     def __del__(self): log.append(f'finalized, collect() inside returns {gc.collect()}')
+  // f = F(); gc.collect()                 # f in generation 2
+  // a = A(); a.s = a; a.f = f; del f, a   # a young self-cycle holds the only reference to f
+  // gc.callbacks.append(lambda phase, info: log.append(phase)); gc.collect(0)
+  // CPython 3.11: ['start', 'finalized, collect() inside returns 0', 'stop'], collect(0) -> 1
+  it('before the stop callback, where collect() is still a no-op', () => {
+    const heap = newHeap();
+    const log: string[] = [];
+    const F = heap.defineType('F', { finalize: () => log.push(`finalized, collect() inside returns ${heap.gc.collect()}`) });
+    const f = heap.alloc(0, 1, F);
+    heap.gc.collect();
+    const a = heap.alloc(0, 2);
+    heap.setRef(a, 0, a);
+    heap.setRef(a, 1, f);
+    heap.release(f);
+    heap.release(a);
+    heap.gc.callbacks.push((phase) => log.push(phase));
+    expect(heap.gc.collect(0)).toBe(1);
+    // before the fix: 'stop' came first, and the collect() there collected
+    expect(log).toEqual(['start', 'finalized, collect() inside returns 0', 'stop']);
+    expect(heap.stats().liveBlocks).toBe(0);
+    expectConsistent(heap);
+  });
+});

@@ -376,6 +376,9 @@ uint64_t Collector::collect(unsigned generation) {
         survive(blocks, partition_reachable(blocks), older);
       }
       info.collected += delete_garbage(blocks, older);
+      // Blocks outside the collection that the deletion freed by their
+      // counts: finalized now, inside the collection, as CPython does.
+      if (!heap_.closed()) heap_.run_finalizers();
     }
     for (const std::string& line : uncollectable_lines) debug_line(line);
   }
