@@ -266,3 +266,21 @@ describe('finalizers near the stack limit', () => {
     expectConsistent(heap);
   });
 });
+
+describe('releaseMany on a heap a finalizer closes', () => {
+  it('stops at once and throws ERR_HEAP_CLOSED', () => {
+    const heap = newHeap();
+    let finalized = 0;
+    const Closer = heap.defineType('Closer', {
+      finalize: () => {
+        finalized++;
+        heap.close();
+      },
+    });
+    const refs = [heap.alloc(8), heap.alloc(8, 0, Closer), heap.alloc(8), heap.alloc(8)];
+    // before the fix: it went on, and threw ERR_INVALID_REF at index 2
+    expectError(() => heap.releaseMany(refs), RefheapError, 'ERR_HEAP_CLOSED');
+    expect(finalized).toBe(1);
+    expect(heap.closed).toBe(true);
+  });
+});

@@ -136,13 +136,15 @@ Napi::Value release_many(HeapHandle& h, const Napi::CallbackInfo& info) {
     throw_refheap_error(info.Env(), "ERR_HEAP_CLOSED", "The heap is closed");
     return {};
   }
-  h.heap.note_bulk_call(refs.size());
-  for (size_t i = 0; i < refs.size(); i++) {
-    Block* block = h.heap.resolve(refs[i]);
-    if (block == nullptr || h.heap.release_held(block) != Status::kOk) {
-      throw_invalid_ref(info.Env(), Napi::Number::New(info.Env(), refs[i]), static_cast<int64_t>(i));
-      return {};
-    }
+  size_t failed_at = 0;
+  const Status status = h.heap.release_many(refs.data(), refs.size(), &failed_at);
+  if (status == Status::kInvalidRef) {
+    throw_invalid_ref(info.Env(), Napi::Number::New(info.Env(), refs[failed_at]), static_cast<int64_t>(failed_at));
+    return {};
+  }
+  if (status != Status::kOk) {
+    throw_status(info.Env(), status, "releaseMany");
+    return {};
   }
   return info.Env().Undefined();
 }

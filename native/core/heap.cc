@@ -317,6 +317,19 @@ void Heap::free_cascade(Block* dying) {
   }
 }
 
+Status Heap::release_many(const double* refs, size_t count, size_t* failed_at) {
+  note_bulk_call(count);
+  for (size_t i = 0; i < count; i++) {
+    if (closed_) return Status::kHeapClosed;
+    Block* block = resolve(refs[i]);
+    if (block == nullptr || release_held(block) != Status::kOk) {
+      *failed_at = i;
+      return Status::kInvalidRef;
+    }
+  }
+  return closed_ ? Status::kHeapClosed : Status::kOk;
+}
+
 Status Heap::set_ref(Block* block, uint64_t slot, Block* target) {
   if (slot >= slot_count(block)) return Status::kOutOfRange;
   if (target != nullptr) {

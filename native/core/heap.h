@@ -110,6 +110,12 @@ class Heap {
     return Status::kOk;
   }
 
+  // release_held each of `refs` in order, as JavaScript's releaseMany does:
+  // at the first that names no live block held by a count, kInvalidRef with
+  // its index in `*failed_at` (those before it stay released); kHeapClosed
+  // as soon as a finalizer run by one of them closes the heap.
+  Status release_many(const double* refs, size_t count, size_t* failed_at);
+
   Status set_ref(Block* block, uint64_t slot, Block* target);
   Status get_ref(Block* block, uint64_t slot, Block** out) const;
 
