@@ -91,6 +91,8 @@ export interface Layout {
   maxDataBytes: number;
   maxSlots: number;
   maxTypes: number;
+  /** How deep finalizers of blocks freed inside finalizers nest before they wait (config.h). */
+  maxNestedFinalizers: number;
 }
 
 /** The statistics page's header, defined once in native/core/stats_page.h. */

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEBUG_SAVEALL, Heap, RefheapError, type GcInfo, type Ref } from '../lib/index';
+import { layout } from '../lib/native';
 import { expectConsistent, expectError } from './helpers';
 import { isLive, newHeap } from './gc-setup';
 
@@ -555,21 +556,28 @@ describe('finalizers that change the graph during a collection', () => {
 
 describe('finalizers queued while JavaScript still holds the ref', () => {
   /**
-   * A block of `type` given its last count back by another block's finalizer
-   * on the count-zero path: it waits in the queue until that finalizer
-   * returns (finalizers never nest, so a chain of them needs no stack).
-   * Returns it and a release that starts it all.
+   * A block of `type` given its last count back by the innermost of
+   * layout.maxNestedFinalizers nested finalizers: too deep to nest further,
+   * it waits in the queue until that finalizer returns (so a chain of any
+   * length needs bounded stack). Returns it and a release that starts it all.
    */
   function queuedByAFinalizer(heap: Heap, type: number, then: (ref: Ref) => void): [Ref, () => void] {
     const outside = heap.alloc(8, 1, type);
+    const holders: Ref[] = [];
     const Holder = heap.defineType('Holder', {
-      finalize: () => {
+      finalize: (ref) => {
+        const next = holders.indexOf(ref) + 1;
+        if (next < holders.length) {
+          heap.release(holders[next]!); // finalized inside this call, one level deeper
+          return;
+        }
         heap.release(outside); // queued behind this finalizer
+        expect(heap.gc.isFinalized(outside)).toBe(false);
         then(outside);
       },
     });
-    const holder = heap.alloc(8, 0, Holder);
-    return [outside, () => heap.release(holder)];
+    for (let i = 0; i < layout.maxNestedFinalizers; i++) holders.push(heap.alloc(8, 0, Holder));
+    return [outside, () => heap.release(holders[0]!)];
   }
 
   it('retained and released again while queued: its finalizer still runs once, and it is freed once', () => {

@@ -33,6 +33,7 @@
  * maxBytes, close(), debug output lines, getReferrers/getReferents, timing,
  * argument checking and errors. Uncollectable types have no finalizer here.
  */
+import { layout } from '../lib/native';
 
 export const NUM_GENERATIONS = 3;
 export const MODEL_DEBUG_SAVEALL = 32;
@@ -50,15 +51,16 @@ export interface ModelType {
  * refheap's (native/core/heap.cc: on_zero, can_free_now, run_finalizers,
  * free_cascade; collector.cc: delete_garbage), modelled from its code.
  *
- * 'refheap-release-path': finalizers of blocks freed by their counts never
- * nest. A block with a finalizer that reaches zero is untracked and queued
- * (last in, first out); the queue runs when the release that queued it is
- * complete, unless it is already running (then the outer run takes it) or
- * a collection is deleting its garbage (then once the deletion is done,
- * still inside the collection, as CPython). Freeing walks slots last to first and counts a block off
- * count0 before its slots. Its observable consequences, each unlike CPython:
- * - inside a finalizer, release(b) of a block with a finalizer returns with
- *   b still live at count 0; b's finalizer runs after the current one;
+ * 'refheap-release-path': a block with a finalizer that reaches zero is
+ * untracked and queued (last in, first out); what a release queued runs
+ * when that release is complete, nested inside a running finalizer up to
+ * layout.maxNestedFinalizers deep (deeper, the level above takes it), and
+ * not while a collection deletes its garbage (then once the deletion is
+ * done, still inside the collection, as CPython). Freeing walks slots last
+ * to first and counts a block off count0 before its slots. Its observable
+ * consequences, each unlike CPython:
+ * - past that depth, release(b) of a block with a finalizer returns with b
+ *   still live at count 0; b's finalizer runs after the current one;
  * - a block is on no generation while its count-zero finalizer runs, so a
  *   collection run by that finalizer leaves it in generation 0;
  * - count0 already excludes a freed block while its children's finalizers run;
@@ -132,7 +134,7 @@ export class GcModel {
   readonly #refheapPath: boolean;
   readonly #pendingFinalizers: Block[] = [];
   readonly #finalizing: Block[] = [];
-  #runningFinalizers = false;
+  #finalizerDepth = 0; // heap.cc finalizer_depth_
   #finalizePhase = false;
   #deleting = false;
   /** The lists of the collection in progress on which JavaScript may run (refheap's kCollecting). */
@@ -392,8 +394,9 @@ export class GcModel {
 
   /** heap.cc on_zero: free now if nothing stops it, then run the finalizers this queued. */
   #rpOnZero(block: Block): void {
+    const floor = this.#finalizerDepth === 0 ? 0 : this.#pendingFinalizers.length;
     if (this.#rpCanFreeNow(block)) this.#rpFree(block);
-    if (this.#pendingFinalizers.length > 0) this.#rpRunFinalizers();
+    if (this.#pendingFinalizers.length > floor) this.#rpRunFinalizers(floor);
   }
 
   /** heap.cc can_free_now: not while its finalizer runs, not while a collection owns it, not before its finalizer. */
@@ -424,13 +427,17 @@ export class GcModel {
     }
   }
 
-  /** heap.cc run_finalizers: the queue, one run at a time, never while a collection deletes. */
-  #rpRunFinalizers(): void {
-    if (this.#runningFinalizers || this.#deleting) return;
-    this.#runningFinalizers = true;
+  /**
+   * heap.cc run_finalizers: what is queued above `floor`, nested up to
+   * kMaxNestedFinalizers deep (deeper, the level above takes it), never
+   * while a collection deletes.
+   */
+  #rpRunFinalizers(floor = 0): void {
+    if (this.#finalizerDepth >= layout.maxNestedFinalizers || this.#deleting) return;
+    this.#finalizerDepth++;
     try {
-      while (this.#pendingFinalizers.length > 0) {
-        const block = this.#rpNextPending();
+      while (this.#pendingFinalizers.length > floor) {
+        const block = this.#rpNextPending(floor);
         if (block.freed || block.finalized) continue;
         const slotted = block.slots.length > 0;
         if (block.count > 0) {
@@ -443,18 +450,18 @@ export class GcModel {
         }
       }
     } finally {
-      this.#runningFinalizers = false;
+      this.#finalizerDepth--;
     }
   }
 
-  /** Last in, first out; but of those due, the one `finalizerRank` puts first, if it ranks any. */
-  #rpNextPending(): Block {
+  /** Last in, first out; but of those due above `floor`, the one `finalizerRank` puts first, if it ranks any. */
+  #rpNextPending(floor: number): Block {
     const queue = this.#pendingFinalizers;
     let best = -1;
     let bestRank = Infinity;
     if (this.#hooks.finalizerRank) {
       queue.forEach((block, i) => {
-        if (block.freed || block.finalized || block.count > 0) return;
+        if (i < floor || block.freed || block.finalized || block.count > 0) return;
         const rank = this.#hooks.finalizerRank!(block.id);
         if (rank !== undefined && rank < bestRank) {
           best = i;

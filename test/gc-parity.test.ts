@@ -225,3 +225,50 @@ describe('blocks outside a collection that its deletion frees are finalized insi
     expectConsistent(heap);
   });
 });
+
+describe('a block freed by its count inside a finalizer is finalized inside that release', () => {
+  // class B:
+  //     def __del__(self): log.append('B finalized')
+  // class A:
+  //     def __del__(self):
+  //         global b; log.append('A: releasing B'); r = weakref.ref(b); b = None
+  //         log.append(f'A: after release(B): B live {r() is not None}')
+  // a = A(); b = B(); del a
+  // CPython 3.11: ['A: releasing B', 'B finalized', 'A: after release(B): B live False']
+  it('nested in the finalizer that released it', () => {
+    const heap = newHeap();
+    const log: string[] = [];
+    let b = 0;
+    const B = heap.defineType('B', { finalize: () => log.push('B finalized') });
+    const A = heap.defineType('A', {
+      finalize: () => {
+        log.push('A: releasing B');
+        heap.release(b);
+        log.push(`A: after release(B): B live ${isLive(heap, b)}`);
+      },
+    });
+    const a = heap.alloc(8, 0, A);
+    b = heap.alloc(8, 0, B);
+    heap.release(a);
+    // before: B's finalizer ran after A's, and B was live (count 0) in between
+    expect(log).toEqual(['A: releasing B', 'B finalized', 'A: after release(B): B live false']);
+    expectConsistent(heap);
+  });
+
+  it('a chain of 100,000 finalizable blocks, each released by its predecessor\'s finalizer, in bounded stack', () => {
+    const heap = newHeap();
+    let calls = 0;
+    const refs: Ref[] = [];
+    const Link = heap.defineType('Link', {
+      finalize: () => {
+        calls++;
+        if (calls < refs.length) heap.release(refs[calls]!);
+      },
+    });
+    for (let i = 0; i < 100_000; i++) refs.push(heap.alloc(0, 0, Link));
+    heap.release(refs[0]!);
+    expect(calls).toBe(100_000);
+    expect(heap.stats().liveBlocks).toBe(0);
+    expectConsistent(heap);
+  });
+});

@@ -105,7 +105,8 @@ napi_value layout(napi_env env) {
                     define_value(env, out, "slotSize", number_value(env, sizeof(Block*))) &&
                     define_value(env, out, "maxDataBytes", number_value(env, kMaxDataBytes)) &&
                     define_value(env, out, "maxSlots", number_value(env, kMaxSlots)) &&
-                    define_value(env, out, "maxTypes", number_value(env, kMaxTypes));
+                    define_value(env, out, "maxTypes", number_value(env, kMaxTypes)) &&
+                    define_value(env, out, "maxNestedFinalizers", number_value(env, kMaxNestedFinalizers));
   return made ? out : nullptr;
 }
 

@@ -36,6 +36,12 @@ constexpr uint32_t kMaxTypes = 256;   // type ids are 0..255: they live in one h
 constexpr uint64_t kPagePublishIntervalNs = 10'000'000;  // 10 ms
 constexpr uint32_t kPageCheckOps = 256;
 
+// A block freed by its count inside a finalizer has its own finalizer run
+// at once, nested in that one, as CPython's dealloc path runs __del__; up to
+// this depth. Deeper ones wait until the level above returns, so a chain of
+// any length is finalized in bounded native stack (CPython's trashcan).
+constexpr uint32_t kMaxNestedFinalizers = 16;
+
 // A ref is slot:20 | granule:16 | tag:16, 52 bits, so it is always a safe
 // integer in JavaScript and can be split with plain arithmetic there.
 constexpr unsigned kRefTagBits = 16;

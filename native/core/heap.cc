@@ -155,10 +155,11 @@ void Heap::release(Block* block) {
 }
 
 void Heap::on_zero(Block* block) {
+  const size_t floor = finalizer_depth_ == 0 ? 0 : pending_finalizers_.size();
   if (can_free_now(block)) free_cascade(block);
   // Also when `block` itself was just queued: its finalizer runs now, once
   // the release that queued it is complete (not at some later free).
-  if (!pending_finalizers_.empty()) run_finalizers();
+  if (pending_finalizers_.size() > floor) run_finalizers(floor);
 }
 
 Status Heap::add_view(Block* block) {
@@ -184,15 +185,15 @@ bool Heap::can_free_now(Block* block) {
   return true;
 }
 
-void Heap::run_finalizers() {
-  // The outer run picks them up; while a collection clears its garbage's
-  // slots, the collection does, at its end. Anywhere else in a collection
-  // (its callbacks, its finalize phase) a block freed by its count is
-  // finalized at once, as CPython's dealloc path does, so that what its
-  // finalizer does is seen by the collection's second look at reachability.
-  if (running_finalizers_ || collector_.deleting()) return;
-  running_finalizers_ = true;
-  while (!pending_finalizers_.empty() && !closed_) {
+void Heap::run_finalizers(size_t floor) {
+  // Too deep: the level above picks them up. While a collection clears its
+  // garbage's slots, the collection does, when that is done. Anywhere else
+  // in a collection (its callbacks, its finalize phase) a block freed by its
+  // count is finalized at once, as CPython's dealloc path does, so that what
+  // its finalizer does is seen by the collection's second look at reachability.
+  if (finalizer_depth_ >= kMaxNestedFinalizers || collector_.deleting()) return;
+  finalizer_depth_++;
+  while (pending_finalizers_.size() > floor && !closed_) {
     const uint64_t ref = pending_finalizers_.back();
     pending_finalizers_.pop_back();
     Block* block = resolve_bits(ref);
@@ -220,7 +221,7 @@ void Heap::run_finalizers() {
       }
     }
   }
-  running_finalizers_ = false;
+  finalizer_depth_--;
 }
 
 Heap::Finalized Heap::finalize(Block* block) {

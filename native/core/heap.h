@@ -15,7 +15,9 @@
 //
 // Finalizers. A block whose type has a finalizer is not freed when its
 // count reaches zero: it is queued, and once the release that dropped it has
-// finished (so JavaScript never sees a half-freed graph) its finalizer runs.
+// finished (so JavaScript never sees a half-freed graph) its finalizer runs,
+// before that release returns: inside another finalizer too, nested, up to
+// kMaxNestedFinalizers deep (beyond, it runs when the level above returns).
 // One protocol for this path and the collector's (finalize()): the block is
 // held with one count for the call, as CPython holds it, and giving that
 // count back frees the block by its count if nothing else took one; if
@@ -218,7 +220,9 @@ class Heap {
   void count_freed(Block* block);
   void free_block(Block* block);
   void free_cascade(Block* dying);
-  void run_finalizers();
+  // Runs the queued finalizers above `floor` in the queue (those the
+  // release that called it queued), or leaves them to the level above.
+  void run_finalizers(size_t floor = 0);
   void release_memory();
   void page_tick();
 
@@ -237,7 +241,7 @@ class Heap {
   std::vector<uint64_t> finalizers_to_retry_;  // refs whose finalizers could not be called (GcHooks)
   std::unordered_map<Block*, uint32_t> views_;  // live views per block (add_view)
   std::vector<Block*> finalizing_;          // blocks whose finalizers run now, innermost last
-  bool running_finalizers_ = false;
+  uint32_t finalizer_depth_ = 0;            // run_finalizers calls on the stack
   uint32_t depth_ = 0;                      // Operations on the stack
   bool memory_released_ = false;
   uint64_t allocated_bytes_ = 0;

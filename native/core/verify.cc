@@ -369,7 +369,7 @@ std::string Heap::verify() const {
   }
 
   // Outside any collection and finalizer, nothing is left waiting.
-  const bool at_rest = !collector_.collecting() && !running_finalizers_ && finalizing_.empty();
+  const bool at_rest = !collector_.collecting() && finalizer_depth_ == 0 && finalizing_.empty();
   if (at_rest && !pending_finalizers_.empty() && !closed_) {
     return problem("finalizers waiting outside any operation", 0, pending_finalizers_.size());
   }
