@@ -4,6 +4,8 @@
  * (RELIABILITY.md lists them). Every test ends with the heap's own
  * invariant check.
  */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RefheapError, type Ref } from '../lib/index';
 import { expectConsistent, expectError } from './helpers';
@@ -282,5 +284,37 @@ describe('releaseMany on a heap a finalizer closes', () => {
     expectError(() => heap.releaseMany(refs), RefheapError, 'ERR_HEAP_CLOSED');
     expect(finalized).toBe(1);
     expect(heap.closed).toBe(true);
+  });
+});
+
+describe('out of memory', () => {
+  it('read() and allocMany() whose result memory is refused throw ERR_OS_MEMORY under a memory limit, and the heap goes on', () => {
+    const script = `
+      const { Heap } = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const heap = new Heap({ publish: false });
+      const out = {};
+      const big = heap.alloc(2 ** 29);
+      const attempt = (name, call) => { try { call(); out[name] = 'ok'; } catch (e) { out[name] = e.constructor.name + ' ' + e.code; } };
+      attempt('read', () => heap.read(big));
+      attempt('allocMany', () => heap.allocMany(2 ** 27, 0));
+      heap.release(big);
+      out.verify = heap._verify();
+      out.after = heap.read(heap.alloc(8)).length;
+      console.log(JSON.stringify(out));
+    `;
+    // 1.6 GB of address space: room for Node, not for a 512 MiB copy beside the block, nor a 1 GiB Float64Array.
+    const child = spawnSync('bash', ['-c', 'ulimit -v 1600000 && exec "$0" -e "$1"', process.execPath, script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    // before the fix: "FATAL ERROR: v8::ArrayBuffer::New Allocation failed", SIGABRT
+    expect(child.signal).toBe(null);
+    expect(child.status, child.stderr).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({
+      read: 'RefheapError ERR_OS_MEMORY',
+      allocMany: 'RefheapError ERR_OS_MEMORY',
+      verify: '',
+      after: 8,
+    });
   });
 });

@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "../core/heap.h"
@@ -35,6 +37,56 @@ bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap&
 // A flag: a boolean, or any value as Boolean() converts it. False (with
 // nothing thrown) when the conversion is refused: a worker being terminated.
 bool read_flag(const Napi::CallbackInfo& info, size_t index, bool* out);
+
+// Numbers read from JavaScript, in memory whose refusal is an error
+// (ERR_OS_MEMORY) rather than an abort: a list's `length` is the caller's
+// claim ({ length: 2 ** 32 - 1 } would be 32 GiB), not memory that exists.
+class NumberList {
+ public:
+  NumberList() = default;
+  ~NumberList() { std::free(data_); }
+  NumberList(const NumberList&) = delete;
+  NumberList& operator=(const NumberList&) = delete;
+
+  const double* data() const { return data_; }
+  size_t size() const { return size_; }
+  double operator[](size_t i) const { return data_[i]; }
+  // False when no memory could be had for it.
+  bool push(double number) {
+    if (size_ == capacity_ && !grow(capacity_ == 0 ? 64 : capacity_ * 2)) return false;
+    data_[size_++] = number;
+    return true;
+  }
+  bool assign(const double* numbers, size_t count) {
+    if (count > capacity_ && !grow(count)) return false;
+    if (count != 0) std::memcpy(data_, numbers, count * sizeof(double));
+    size_ = count;
+    return true;
+  }
+
+ private:
+  bool grow(size_t capacity) {
+    if (capacity > SIZE_MAX / sizeof(double)) return false;
+    void* grown = std::realloc(data_, capacity * sizeof(double));
+    if (grown == nullptr) return false;
+    data_ = static_cast<double*>(grown);
+    capacity_ = capacity;
+    return true;
+  }
+
+  double* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+// Every element of the array-like argument `index` (a Float64Array is
+// copied at once; anything else is read element by element, each read in
+// a handle scope of its own, and each may run a getter), as numbers. A
+// non-number anywhere is ERR_INVALID_ARG_TYPE, named `name[i]`; `arrays_only`
+// refuses array-likes that are not arrays. False after throwing, or when
+// Node-API refused a read (a throwing getter, a worker being terminated).
+bool read_number_list(const Napi::CallbackInfo& info, size_t index, const char* name, bool arrays_only,
+                      NumberList* out);
 
 // A number (any), for setters that convert like DataView.
 bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out);

@@ -37,29 +37,14 @@ Napi::Value generation_array(Napi::Env env, const std::array<uint64_t, kGenerati
 // getter, and the getter can free a block resolved before it.
 bool read_ref_list(const Napi::CallbackInfo& info, size_t index, const Heap& heap, std::vector<Block*>* out) {
   napi_env env = info.Env();
-  napi_value list = info[index];
-  bool is_array = false;
-  uint32_t length = 0;
-  if (napi_is_array(env, list, &is_array) != napi_ok || !is_array) {
-    throw_invalid_type(info.Env(), "refs", "an array of refs", info[index]);
-    return false;
-  }
-  if (napi_get_array_length(env, list, &length) != napi_ok) return false;
-  std::vector<double> refs(length);
-  for (uint32_t i = 0; i < length; i++) {
-    napi_value element;
-    if (napi_get_element(env, list, i, &element) != napi_ok) return false;  // a getter threw, or termination
-    if (napi_get_value_double(env, element, &refs[i]) != napi_ok) {
-      throw_invalid_type(info.Env(), "ref", "of type number", Napi::Value(env, element));
-      return false;
-    }
-  }
+  NumberList refs;
+  if (!read_number_list(info, index, "refs", true, &refs)) return false;
+  const size_t length = refs.size();
   if (heap.closed()) {  // a getter closed it
     throw_refheap_error(info.Env(), "ERR_HEAP_CLOSED", "The heap is closed");
     return false;
   }
-  out->reserve(length);
-  for (uint32_t i = 0; i < length; i++) {
+  for (size_t i = 0; i < length; i++) {
     Block* block = heap.resolve(refs[i]);
     if (block == nullptr) {
       throw_invalid_ref(info.Env(), Napi::Value(env, number_value(env, refs[i])), i);

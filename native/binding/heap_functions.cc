@@ -20,6 +20,13 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "scalar access assumes 
 constexpr uint64_t kZero = 0;
 constexpr uint64_t kMaxCount = uint64_t{1} << 27;  // allocMany: a Float64Array of at most 1 GiB
 
+// A result array could not be made: its memory was refused (an error), or
+// Node-API refused (a worker being terminated: nothing to throw into).
+Napi::Value refuse_result(const Napi::CallbackInfo& info, bool out_of_memory, const char* what) {
+  if (out_of_memory) throw_refheap_error(info.Env(), "ERR_OS_MEMORY", std::string("Cannot allocate ") + what + ": out of memory");
+  return {};
+}
+
 // A type id in range must also be defined: the same error, naming "type", as typeName gives.
 bool read_defined_type(HeapHandle& h, const Napi::CallbackInfo& info, size_t index, uint64_t type) {
   if (h.heap.type_name(type) != nullptr) return true;
@@ -50,8 +57,9 @@ Napi::Value alloc_many(HeapHandle& h, const Napi::CallbackInfo& info) {
   if (!read_integer(info, 3, "type", kMaxTypes - 1, &type, &kZero)) return {};
   if (!read_defined_type(h, info, 3, type)) return {};
   void* data;
-  napi_value refs = new_typed_array(info.Env(), napi_float64_array, sizeof(double), count, &data);
-  if (refs == nullptr) return {};  // an exception, or a worker being terminated (none is pending then)
+  bool out_of_memory;
+  napi_value refs = new_typed_array(info.Env(), napi_float64_array, sizeof(double), count, &data, &out_of_memory);
+  if (refs == nullptr) return refuse_result(info, out_of_memory, "allocMany's Float64Array");
   const Status status = h.heap.alloc_many(count, size, slots, type, static_cast<double*>(data));
   if (status != Status::kOk) {
     throw_status(info.Env(), status, "allocMany(" + std::to_string(count) + ", " + std::to_string(size) + ")");
@@ -81,57 +89,10 @@ Napi::Value release(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Reads every element first: a non-number anywhere releases nothing. Plain
-// Node-API: reading `length` or an element is refused while a worker is
-// being terminated, and can run a getter that throws.
-bool read_number_list(const Napi::CallbackInfo& info, std::vector<double>* out) {
-  napi_env env = info.Env();
-  napi_value list = info[0];
-  napi_typedarray_type type;
-  size_t length;
-  void* data;
-  bool is_typed_array = false;
-  if (napi_is_typedarray(env, list, &is_typed_array) == napi_ok && is_typed_array &&
-      napi_get_typedarray_info(env, list, &type, &length, &data, nullptr, nullptr) == napi_ok &&
-      type == napi_float64_array) {
-    // Copied at once (the buffer may be shared with another thread); null and
-    // empty when detached.
-    if (length != 0 && data != nullptr) out->assign(static_cast<const double*>(data), static_cast<const double*>(data) + length);
-    return true;
-  }
-  napi_valuetype kind;
-  if (napi_typeof(env, list, &kind) != napi_ok || kind != napi_object) {
-    throw_invalid_type(info.Env(), "refs", "an array-like of numbers", info[0]);
-    return false;
-  }
-  napi_value length_value;
-  double claimed = -1;
-  if (napi_get_named_property(env, list, "length", &length_value) != napi_ok) return false;
-  napi_get_value_double(env, length_value, &claimed);  // a non-number stays -1
-  if (!(claimed >= 0 && claimed <= 4294967295.0) || std::trunc(claimed) != claimed) {
-    throw_invalid_type(info.Env(), "refs", "an array-like of numbers", info[0]);
-    return false;
-  }
-  // `length` is the caller's claim, not memory that exists: reserving it
-  // whole ({ length: 2 ** 32 - 1 } is 32 GiB) would abort the process.
-  out->reserve(static_cast<size_t>(std::min(claimed, 65536.0)));
-  for (uint32_t i = 0; i < static_cast<uint32_t>(claimed); i++) {
-    napi_value element;
-    double number;
-    if (napi_get_element(env, list, i, &element) != napi_ok) return false;
-    if (napi_get_value_double(env, element, &number) != napi_ok) {
-      throw_invalid_type(info.Env(), ("refs[" + std::to_string(i) + "]").c_str(), "of type number",
-                         Napi::Value(env, element));
-      return false;
-    }
-    out->push_back(number);
-  }
-  return true;
-}
-
 Napi::Value release_many(HeapHandle& h, const Napi::CallbackInfo& info) {
-  std::vector<double> refs;
-  if (!read_number_list(info, &refs)) return {};
+  // Every element is read first: a non-number anywhere releases nothing.
+  NumberList refs;
+  if (!read_number_list(info, 0, "refs", false, &refs)) return {};
   if (h.heap.closed()) {  // an element getter closed it while the list was read
     throw_refheap_error(info.Env(), "ERR_HEAP_CLOSED", "The heap is closed");
     return {};
@@ -289,8 +250,9 @@ Napi::Value read(HeapHandle& h, const Napi::CallbackInfo& info) {
   const uint64_t rest = size - offset;
   if (!read_integer(info, 2, "length", rest, &length, &rest)) return {};
   void* copy;
-  napi_value bytes = new_typed_array(info.Env(), napi_uint8_array, 1, length, &copy);
-  if (bytes == nullptr) return {};  // as in alloc_many: no memory to copy into
+  bool out_of_memory;
+  napi_value bytes = new_typed_array(info.Env(), napi_uint8_array, 1, length, &copy, &out_of_memory);
+  if (bytes == nullptr) return refuse_result(info, out_of_memory, "read's Uint8Array");
   if (length != 0) std::memcpy(copy, data_of(block) + offset, length);
   return Napi::Value(info.Env(), bytes);
 }
@@ -333,8 +295,10 @@ Napi::Value type_name(HeapHandle& h, const Napi::CallbackInfo& info) {
 // names them); the live page gets the same snapshot.
 Napi::Value stats(HeapHandle& h, const Napi::CallbackInfo& info) {
   void* data;
-  napi_value values = new_typed_array(info.Env(), napi_float64_array, sizeof(double), stats_fields().size(), &data);
-  if (values == nullptr) return {};  // a worker being terminated: no memory to write into
+  bool out_of_memory;
+  napi_value values =
+      new_typed_array(info.Env(), napi_float64_array, sizeof(double), stats_fields().size(), &data, &out_of_memory);
+  if (values == nullptr) return refuse_result(info, out_of_memory, "stats()'s Float64Array");
   h.heap.take_snapshot(static_cast<double*>(data));
   return Napi::Value(info.Env(), values);
 }

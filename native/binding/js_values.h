@@ -19,6 +19,7 @@
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 namespace refheap::binding {
 
@@ -79,15 +80,40 @@ inline napi_value number_array(napi_env env, const double* values, size_t count)
   return array_of(env, count, [&](size_t i) { return number_value(env, values[i]); });
 }
 
+// Results of at least this many bytes get memory from calloc: V8 ends the
+// process when it cannot give an ArrayBuffer its memory ("ArrayBuffer::New
+// Allocation failed"), where a refused calloc is an error the caller throws.
+constexpr size_t kCallocResultBytes = size_t{64} << 10;
+
+inline void free_result_memory(napi_env /*env*/, void* data, void* /*hint*/) { std::free(data); }
+
 // A typed array of `length` zeroed elements of `element_size` bytes over a
-// new ArrayBuffer; `*data` points at its first byte.
+// new ArrayBuffer; `*data` points at its first byte. nullptr when Node-API
+// refused (a worker being terminated), or with `*out_of_memory` set when the
+// memory itself was refused.
 inline napi_value new_typed_array(napi_env env, napi_typedarray_type type, size_t element_size, size_t length,
-                                  void** data) {
-  napi_value buffer, array;
-  if (napi_create_arraybuffer(env, length * element_size, data, &buffer) != napi_ok ||
-      napi_create_typedarray(env, type, length, buffer, 0, &array) != napi_ok) {
-    return nullptr;
+                                  void** data, bool* out_of_memory) {
+  *out_of_memory = false;
+  napi_value buffer = nullptr, array;
+  const size_t bytes = length * element_size;
+  if (bytes >= kCallocResultBytes) {
+    void* memory = std::calloc(length, element_size);
+    if (memory == nullptr) {
+      *out_of_memory = true;
+      return nullptr;
+    }
+    const napi_status status = napi_create_external_arraybuffer(env, memory, bytes, free_result_memory, nullptr, &buffer);
+    if (status != napi_ok) {
+      std::free(memory);
+      // Where external memory is not allowed (a V8 sandbox): V8's own.
+      if (status != napi_no_external_buffers_allowed) return nullptr;
+      buffer = nullptr;
+    } else {
+      *data = memory;
+    }
   }
+  if (buffer == nullptr && napi_create_arraybuffer(env, bytes, data, &buffer) != napi_ok) return nullptr;
+  if (napi_create_typedarray(env, type, length, buffer, 0, &array) != napi_ok) return nullptr;
   return array;
 }
 
