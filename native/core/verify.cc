@@ -6,7 +6,8 @@
 //
 //   arenas    the list of all arenas (links, no loop), each in the registry
 //             under its slot; its free-pool list (no loop, its own pools,
-//             carved ones) and free_pools; its bucket: an arena with k free
+//             carved ones; a free pool that kept its layout has nothing
+//             live and all it carved on its free list) and free_pools; its bucket: an arena with k free
 //             pools (1..63) is on bucket k, a full one on none, an empty one
 //             is the one cached arena; the bucket bitmap; arena totals.
 //   pools     each pool in use: its layout (block size of its class, carved
@@ -133,6 +134,32 @@ std::string SmallAllocator::verify(std::vector<Block*>* live) const {
       }
       if (pool->arena != arena) return "a free pool belongs to another arena";
       if (!free_pools.insert(pool).second) return "an arena's free-pool list loops";
+    }
+    // A free pool that kept its layout (it may serve its class again with
+    // the same blocks) holds nothing live, and its free list all it carved.
+    for (const Pool* pool : free_pools) {
+      if (pool->block_size == 0) continue;  // trimmed, or never set up
+      if (pool->size_class >= kSizeClasses || pool->block_size != class_block_size(pool->size_class) ||
+          pool->next_offset < kPoolHeaderSize || pool->next_offset > kPoolSize ||
+          (pool->next_offset - kPoolHeaderSize) % pool->block_size != 0) {
+        return "a free pool's kept layout is broken";
+      }
+      if (pool->used_blocks != 0) return problem("used blocks of a free pool", 0, pool->used_blocks);
+      const uint64_t carved = (pool->next_offset - kPoolHeaderSize) / pool->block_size;
+      uint64_t free_blocks = 0;
+      for (Block* block = pool->free_list; block != nullptr;) {
+        const uintptr_t offset = reinterpret_cast<uintptr_t>(block) - reinterpret_cast<uintptr_t>(pool);
+        if (pool_of(block) != pool || offset < kPoolHeaderSize || offset >= pool->next_offset ||
+            (offset - kPoolHeaderSize) % pool->block_size != 0 || is_allocated(block)) {
+          return "a free pool's free list holds something that is not one of its free blocks";
+        }
+        if (++free_blocks > carved) return "a free pool's free list loops";
+        sanitizer::unpoison(free_link_of(block), sizeof(Block*));
+        Block* next = *free_link_of(block);
+        sanitizer::poison(free_link_of(block), sizeof(Block*));
+        block = next;
+      }
+      if (free_blocks != carved) return problem("blocks on a free pool's free list (all it carved)", carved, free_blocks);
     }
     const uint64_t expected_free = kPoolsPerArena - arena->pools_carved + free_pools.size();
     if (arena->free_pools != expected_free) return problem("arena free pools", expected_free, arena->free_pools);

@@ -167,6 +167,13 @@ TEST(verify_catches_a_broken_free_pool_list) {
   CHECK_CORRUPTION(heap, pool->next, pool, "an arena's free-pool list loops");
   CHECK_CORRUPTION(heap, pool->next, pool_at(arena, kPoolsPerArena - 1), "not one of its carved pools");
   CHECK_CORRUPTION(heap, pool->arena, nullptr, "a free pool belongs to another arena");
+  // It kept its layout, and its one carved block is on its free list.
+  CHECK(pool->block_size != 0 && pool->free_list != nullptr);
+  CHECK_CORRUPTION(heap, pool->used_blocks, 1, "used blocks of a free pool");
+  CHECK_CORRUPTION(heap, pool->free_list, nullptr, "blocks on a free pool's free list (all it carved): expected 1, found 0");
+  CHECK_CORRUPTION(heap, pool->block_size, pool->block_size + 8, "a free pool's kept layout is broken");
+  Block* freed = pool->free_list;
+  CHECK_CORRUPTION(heap, freed->flags, block_flags::kAllocated, "a free pool's free list holds something that is not one of its free blocks");
   heap.release(kept);
 }
 
