@@ -279,7 +279,7 @@ describe('worker threads', () => {
         console.log(JSON.stringify({ codes, before, other: heap.refcount(other), verify: heap._verify(), grown: rss() - rssStart }));
         heap.close();
       })();
-    `, { timeoutMs: 60_000 });
+    `, { timeoutMs: 60_000, flags: ['--no-concurrent-array-buffer-sweeping'] });  // Node's own race: see termination.test.ts
     expectExit(result, 0);
     const report = lastJson(result);
     expect(report).toMatchObject({ codes: Array(10).fill(1), before: 1, other: 1, verify: '' });
