@@ -29,6 +29,8 @@ const SEED = Number(process.env.REFHEAP_FUZZ_SEED ?? Date.now() % 2 ** 31);
 const AT = statsPageLayout.offsets;
 /** A single read must never take this long (a reader that loops on a bad page). */
 const SLOW_MS = 2000;
+/** vitest's limit for one test: its budget and then some. */
+const TIMEOUT_MS = SECONDS * 1000 + 60_000;
 
 afterAll(() => fs.rmSync(DIR, { recursive: true, force: true }));
 
@@ -232,7 +234,7 @@ describe('statistics page reader, fuzzed', () => {
     }
     console.log(`stats page fuzz: ${cases} damaged pages read, ${accepted} accepted (seed ${SEED})`);
     expect(cases).toBeGreaterThanOrEqual(200);
-  });
+   }, TIMEOUT_MS);
 
   it(`returns a page or throws ERR_STATS_PAGE for random bytes (seed ${SEED})`, () => {
     const random = seededRandom(SEED ^ 0x5eed);
@@ -253,5 +255,5 @@ describe('statistics page reader, fuzzed', () => {
       readOne(file, noise, `seed ${SEED}, random case ${cases} (${length} bytes)`);
     }
     console.log(`stats page fuzz: ${cases} random files read (seed ${SEED})`);
-  });
+   }, TIMEOUT_MS);
 });
