@@ -767,7 +767,9 @@ class Fuzzer final : public GcHooks {
         trace("view(%#" PRIx64 ")\n", ref);
         Block* block = block_of(ref, "view");
         if (block == nullptr) break;
-        EXPECT(heap_->add_view(block) == Status::kOk, "add_view failed");
+        const uint32_t count = block->refcount;
+        const Status status = heap_->add_view(block);
+        EXPECT(status == Status::kOk, "add_view failed with status " + std::to_string(static_cast<int>(status)) + " on a block of count " + std::to_string(count));
         hold(block, true);
         break;
       }
