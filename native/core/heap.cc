@@ -146,11 +146,20 @@ uint64_t Heap::ref_bits(const Block* block) const {
 
 Status Heap::retain(Block* block) {
   if (block->refcount == UINT32_MAX) return Status::kRefcountOverflow;
-  block->refcount++;
+  // A block waiting at count 0 (pinned by a view, or its finalizer queued)
+  // that is counted again is alive again: on a generation list, where the
+  // collector can see the cycles through it.
+  if (block->refcount++ == 0 && is_slotted(block) && !has_gc_bit(block, gc_bits::kTracked | gc_bits::kCollecting)) {
+    collector_.track(block, 0);
+  }
   return Status::kOk;
 }
 
 void Heap::release(Block* block) {
+  // At 0 already: JavaScript released a count it did not own (a view's, a
+  // slot's) and a pin kept the block; the slot's own release finds nothing
+  // left to give back. Never below zero.
+  if (block->refcount == 0) return;
   if (--block->refcount == 0) on_zero(block);
 }
 
@@ -293,7 +302,8 @@ void Heap::free_cascade(Block* dying) {
         const uint32_t index = --header->slot_word;
         if (slots[index] == 0) continue;
         Block* child = resolve_bits(slots[index]);
-        if (child == nullptr || --child->refcount != 0 || !can_free_now(child)) continue;
+        // At 0 already: see release().
+        if (child == nullptr || child->refcount == 0 || --child->refcount != 0 || !can_free_now(child)) continue;
         count_freed(child);
         if (is_slotted(child)) {
           // The slot is spent: it now links to the parent (a pointer, for

@@ -29,9 +29,7 @@
 // garbage and getObjects blocks, a view's count -- as JavaScript may. The
 // heap must stay safe then: only verify()'s count checks may fail, a block
 // a view pins stays, what it holds may die (and its ref then never resolves
-// again), and nothing touches freed memory (AddressSanitizer). (One known
-// problem is let through there: a block a view pins at count 0 that gets a
-// count again stays off the generation lists; see untracked_viewed_block.)
+// again), and nothing touches freed memory (AddressSanitizer).
 //
 // The encoding is described with the hand-made seeds, fuzz/make_seeds.js.
 //
@@ -224,26 +222,6 @@ class Fuzzer final : public GcHooks {
     return nullptr;
   }
 
-  // Blocks seen pinned by a view at count 0 (under chaos), and whether one
-  // of them is now off every list with a count again.
-  void note_pinned_at_zero() {
-    for (const auto& [ref, h] : held_) {
-      if (h.views == 0) continue;
-      Block* block = heap_->resolve(static_cast<double>(ref));
-      if (block != nullptr && block->refcount == 0) pinned_at_zero_.insert(ref);
-    }
-  }
-  bool untracked_viewed_block() const {
-    for (const uint64_t ref : pinned_at_zero_) {
-      Block* block = heap_->resolve(static_cast<double>(ref));
-      if (block != nullptr && is_slotted(block) && block->refcount > 0 &&
-          !has_gc_bit(block, gc_bits::kTracked | gc_bits::kCollecting)) {
-        return true;
-      }
-    }
-    return false;
-  }
-
   void forget(uint64_t ref) {
     auto it = held_.find(ref);
     const uint64_t last = handles_.back();
@@ -262,10 +240,7 @@ class Fuzzer final : public GcHooks {
                                 "a live block has a zero count"}) {
       if (problem.compare(0, std::strlen(allowed), allowed) == 0) return true;
     }
-    // Known (reported): a block a view pins at count 0 that gets a count
-    // again is not tracked again. Accepted while such a block exists.
-    const char* untracked = "blocks with slots on no generation list";
-    return problem.compare(0, std::strlen(untracked), untracked) == 0 && untracked_viewed_block();
+    return false;
   }
 
   // Adds one count (or one view) the fuzzer now holds on `block`.
@@ -332,7 +307,6 @@ class Fuzzer final : public GcHooks {
   void check_all(const std::string& when) {
     EXPECT(!heap_->gc().collecting(), when + ": a collection is still marked running");
     EXPECT(!in_collection_, when + ": a collection started and never stopped");
-    if (chaos_) note_pinned_at_zero();
     const std::string problem = heap_->verify();
     if (!acceptable(problem)) failure(when + ": verify: " + problem);
     const std::vector<uint64_t> refs = handles_;
@@ -362,7 +336,6 @@ class Fuzzer final : public GcHooks {
   }
 
   void verify_here(const char* where) {
-    if (chaos_) note_pinned_at_zero();
     const std::string problem = heap_->verify();
     if (!acceptable(problem)) failure(std::string("verify ") + where + " (op " + std::to_string(ops_) + "): " + problem);
   }
@@ -1049,8 +1022,7 @@ class Fuzzer final : public GcHooks {
   std::unordered_set<uint64_t> seen_refs_;  // every ref alloc returned
   std::unordered_set<uint64_t> dead_;       // refs seen not to resolve
   std::unordered_set<uint64_t> finalized_;
-  std::unordered_set<uint64_t> refused_;
-  std::unordered_set<uint64_t> pinned_at_zero_;  // see note_pinned_at_zero  // finalizer calls refused, not yet made
+  std::unordered_set<uint64_t> refused_;         // finalizer calls refused, not yet made
   std::unordered_set<uint64_t> reachable_at_start_;
   bool snapshot_valid_ = false;
   bool in_collection_ = false;

@@ -18,7 +18,6 @@ using namespace refheap::testing;
 
 namespace {
 
-uint64_t live(const Heap& heap) { return heap.stats().live_blocks; }
 
 uint64_t found_by_stops(const GcRecorder& rec) {
   uint64_t found = 0;

@@ -23,7 +23,6 @@ using namespace refheap::testing;
 
 namespace {
 
-uint64_t live(const Heap& heap) { return heap.stats().live_blocks; }
 
 std::array<uint64_t, 3> sizes(const Heap& heap) {
   return {heap.gc().generation(0).size(), heap.gc().generation(1).size(), heap.gc().generation(2).size()};
