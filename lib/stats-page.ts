@@ -15,8 +15,10 @@ const MAGIC = statsPageLayout.magic;
 const MAX_FIELDS = 10_000;
 /** Far above any real page (about 12 KiB), far below what could exhaust a reader. */
 const MAX_PAGE_BYTES = 1 << 20;
-/** A writer holds its sequence odd for well under a microsecond; this many tries mean something is wrong. */
+/** A writer holds its sequence odd for a few system calls; this many tries mean something is wrong... */
 const MAX_TRIES = 10_000;
+/** ...and for at least this long, before a page that keeps changing is given up on. */
+const MIN_TRY_MS = 2_000;
 
 export interface StatsPage {
   path: string;
@@ -96,7 +98,14 @@ function consistentCopy(path: string, fd: number, size: number): Buffer {
   const readSequence = (): bigint | undefined =>
     readAt(fd, sequence, HEADER.sequence) === 8 ? sequence.readBigUInt64LE(0) : undefined;
   let before = readSequence();
-  for (let tries = 0; tries < MAX_TRIES && before !== undefined; tries++) {
+  const first = before;
+  // MAX_TRIES tries; while the sequence moves (a live writer, not a stuck
+  // one), for MIN_TRY_MS at least: on a loaded machine one try can take
+  // long enough that each of a burst of tries meets a write.
+  const started = Date.now();
+  let tries = 0;
+  const goOn = () => tries < MAX_TRIES || (before !== first && Date.now() - started < MIN_TRY_MS);
+  for (; goOn() && before !== undefined; tries++) {
     if (before % 2n === 1n) {
       before = readSequence();
       continue;
@@ -107,7 +116,7 @@ function consistentCopy(path: string, fd: number, size: number): Buffer {
     before = after;
   }
   if (fs.fstatSync(fd).size !== size) throw new StatsPageError(path, 'changed size while being read');
-  throw new StatsPageError(path, `was being rewritten on each of ${MAX_TRIES} reads`);
+  throw new StatsPageError(path, `was being rewritten on each of ${tries} reads`);
 }
 
 /** The page's values by field path; the paths are checked, never trusted as object keys. */

@@ -108,15 +108,20 @@ export function buildStats(
 ): HeapStats {
   const nodes: Container[] = [{ ...identity }];
   const lengths: [Container, number][] = [];
+  // Own data properties, as a literal makes them: an assignment would run a
+  // setter someone put on Array.prototype or Object.prototype.
+  const define = (parent: Container, key: string, value: unknown): void => {
+    Object.defineProperty(parent, key, { value, writable: true, enumerable: true, configurable: true });
+  };
   for (const step of planFor(fields)) {
     const parent = nodes[step.parent] as Container;
     if ('make' in step) {
       const node = step.make === 'array' ? ([] as unknown as Container) : {};
-      parent[step.key] = node;
+      define(parent, step.key, node);
       nodes.push(node);
     } else if ('set' in step) {
       const value = values[step.set] as number;
-      parent[step.key] = step.boolean ? value !== 0 : value;
+      define(parent, step.key, step.boolean ? value !== 0 : value);
     } else {
       lengths.push([parent, values[step.length] as number]);
     }

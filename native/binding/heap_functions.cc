@@ -471,6 +471,10 @@ bool HeapHandle::dispatch(std::initializer_list<napi_value> args) {
 // before it could start, or a worker is being terminated) means it did not
 // run, and must not break the operation that called us.
 bool HeapHandle::call_dispatcher(napi_value function, const napi_value* args, size_t count) {
+  // An exception already pending belongs to the call that is ending: it is
+  // not ours to clear, and nothing can be called now (so: not called).
+  bool pending_before = false;
+  if (napi_is_exception_pending(env, &pending_before) != napi_ok || pending_before) return false;
   napi_value receiver = nullptr;
   napi_value result = nullptr;
   const bool called = napi_get_undefined(env, &receiver) == napi_ok &&
