@@ -19,8 +19,12 @@
  * classes with the SPEC's codes, a failed call changed nothing (a snapshot
  * of stats() and the held counts, where no user code ran during the call),
  * a freed ref never comes back to life, finalizers run at most once per
- * block, errors thrown by callbacks are reported (REFHEAP_CALLBACK_ERROR)
- * and never escape.
+ * block (and a resurrected block is isFinalized), errors thrown by callbacks
+ * are reported (REFHEAP_CALLBACK_ERROR) and never escape, collect() agrees
+ * with its stop event and its "gc: done" line and returns 0 inside a
+ * collection, debug lines have CPython's format, stats() mirrors the gc
+ * calls and adds up, results are arrays of own elements, a fresh block is
+ * zeroed with empty slots, scalars round-trip as through a DataView.
  *
  * Programs run in child processes, so a crash is a signal or an exit code
  * with the seed that caused it, never the death of the runner.
@@ -33,8 +37,10 @@
  *       with --trace every call is written to stderr as it is made: the replay)
  *
  * --enable turns on actions that are off by default because they hit a known
- * finding (see FLAGS). --break makes the driver expect a wrong error code, to
- * show that a failure is caught and reported.
+ * finding (see FLAGS; once fixed, it should be on by default). --break makes
+ * the driver expect a wrong error code and --self-crash kills the child with
+ * SIGSEGV, to show that a failure and a crash are caught and reported.
+ * test/reentrancy-fuzz.test.ts runs a bounded amount (REFHEAP_JS_FUZZ_PROGRAMS).
  */
 'use strict';
 
@@ -409,6 +415,7 @@ class Fuzzer {
       this.finding('unexpected-warning', `${warning?.name}: ${message} (code ${code})`);
       return;
     }
+    if (this.options.trace) this.note(`warning ${code}: ${message.split('\n')[0].slice(0, 200)}`);
     for (const match of message.matchAll(/refheap-fuzz-sentinel#(\d+)/g)) this.reportedSentinels.add(Number(match[1]));
   }
 
@@ -625,6 +632,7 @@ class Fuzzer {
     this.program = seed;
     this.heaps = [];
     this.ghosts = new Ring(64); // refs of abandoned heaps
+    this.detached = new Ring(16); // views of closed heaps
     this.step = 0;
     this.depth = 0;
     this.budget = NESTED_BUDGET;
@@ -1284,9 +1292,13 @@ class Fuzzer {
       H.held.take(ref);
       append(entries, { value: ref, owned: true });
     }
+    const form = this.pick(['array', 'array', 'float64', 'inheap', 'arraylike', 'getters', 'proxy', 'sparse']);
     let badAt = -1;
     if (this.chance(this.hostile ? 0.4 : 0.1)) {
-      const bad = this.chance(0.7) ? this.badRef(H) : { ref: this.typeBad(), code: TYPE };
+      let bad = this.chance(0.7) ? this.badRef(H) : { ref: this.typeBad(), code: TYPE };
+      // A forged number is invalid when probed, but user code run by the call (getters; finalizers of the
+      // refs released before it) may allocate the block it names: then it is released, over-released.
+      if (bad.kind === 'forged') bad = { ref: this.junkRef(H), kind: 'junk', code: BADREF };
       // (A live block that is not ours is left out: releasing it would be over-release.)
       if (bad.kind !== 'borrowed') {
         badAt = this.int(entries.length + 1);
@@ -1300,14 +1312,35 @@ class Fuzzer {
       }
     }
     // The container.
-    const form = this.pick(['array', 'array', 'float64', 'arraylike', 'getters', 'proxy', 'sparse']);
     let list;
     let getters = false;
     let typeCode = badAt >= 0 && entries[badAt].code === TYPE;
     let sentinelAt = -1;
     let sparse = false;
     const values = entries.map((e) => e.value);
-    if (form === 'float64' && !typeCode) list = describe(Float64Array.from(values), `Float64Array[${values.map(show).join(', ')}]`);
+    let container; // 'inheap': the list lives in a block of this heap, seen through a view, and may name that block too
+    if (form === 'inheap' && !typeCode && !H.closed && values.length > 0) {
+      const c = this.api(H, 'alloc', H.heap.alloc, H.heap, [8 * (values.length + 1), 0, 0], { ok: true, alloc: true });
+      const v = c.ok ? this.api(H, 'view', H.heap.view, H.heap, [c.value], { ok: true }) : { ok: false };
+      if (c.ok && v.ok && !H.closed && v.value.byteLength === 8 * (values.length + 1) && v.value.byteOffset % 8 === 0) {
+        container = c.value;
+        this.gotRef(H, container, { size: 8 * (values.length + 1), slots: 0, type: 0 });
+        // The container's own ref goes in too (its count is the program's): the view keeps its memory.
+        H.held.take(container);
+        const all = [container, ...values];
+        list = new Float64Array(v.value.buffer, v.value.byteOffset, all.length);
+        list.set(all);
+        describe(list, `Float64Array over view(${container})[${all.map(show).join(', ')}]`);
+        append(H.views, v.value);
+        const shifted = [{ value: container, owned: true }, ...entries];
+        entries.length = 0;
+        for (const e of shifted) append(entries, e);
+        if (badAt >= 0) badAt++;
+      } else if (c.ok) this.gotRef(H, c.value, { size: 8 * (values.length + 1), slots: 0, type: 0 });
+    }
+    if (container !== undefined) {
+      // (list made above)
+    } else if ((form === 'float64' || form === 'inheap') && !typeCode) list = describe(Float64Array.from(values), `Float64Array[${values.map(show).join(', ')}]`);
     else if (form === 'arraylike') {
       list = {};
       values.forEach((v, i) => Object.defineProperty(list, i, { value: v, enumerable: true }));
@@ -1578,7 +1611,12 @@ class Fuzzer {
       }
       return { src: bytes, bytes: bytes.slice() };
     }
-    if (r < 0.85) return { src: Buffer.from(bytes), bytes: bytes.slice() };
+    if (r < 0.83) return { src: Buffer.from(bytes), bytes: bytes.slice() };
+    if (r < 0.85) {
+      const v = this.detached.random(this.random); // a view of a closed heap: detached, no bytes
+      if (v !== undefined) return { src: v, bytes: new Uint8Array(0) };
+      return { src: bytes, bytes: bytes.slice() };
+    }
     // Not views.
     const bad = this.pick([
       () => [1, 2, 3],
@@ -1806,7 +1844,10 @@ class Fuzzer {
       for (const ref of H.held.list) this.markDead(ref, H);
       for (let i = 0; i < H.seen.filled; i++) if (H.seen.items[i] !== undefined) this.markDead(H.seen.items[i], H);
       H.held.clear();
-      for (const v of H.views) if (v.byteLength !== 0) this.finding('view-after-close', `${H.label}: a view still has ${v.byteLength} bytes after close()`);
+      for (const v of H.views) {
+        if (v.byteLength !== 0) this.finding('view-after-close', `${H.label}: a view still has ${v.byteLength} bytes after close()`);
+        this.detached.push(v);
+      }
       H.views = [];
     }
     if (H.heap.closed !== true) this.finding('closed-state', `${H.label}.closed is false after close()`);
@@ -1994,7 +2035,7 @@ class Fuzzer {
       else if (stop.collected + stop.uncollectable !== r.value) this.finding('collect-result', `${H.label}.gc.collect() = ${r.value} but its stop event says ${stop.collected} collected + ${stop.uncollectable} uncollectable`);
       else if ((H.debug & 1) !== 0 && H.debug === debugBefore && H.debugMine && H.debugOutputs === debugOutputsBefore) {
         const done = H.lastDone;
-        if (done === null) this.finding('debug-line', `${H.label}.gc.collect() under DEBUG_STATS wrote no "gc: done" line`);
+        if (done === null) this.finding('debug-line', `${H.label}.gc.collect() under DEBUG_STATS wrote no "gc: done" line (getDebug() ${H.heap.gc.getDebug()}, model ${H.debug}, default heap ${H.isDefault})`);
         else if (done.unreachable !== r.value || done.uncollectable !== stop.uncollectable) {
           this.finding('debug-line', `${H.label}.gc.collect() = ${r.value} (${stop.uncollectable} uncollectable) but "gc: done, ${done.unreachable} unreachable, ${done.uncollectable} uncollectable"`);
         }
@@ -2220,7 +2261,15 @@ class Fuzzer {
     else if (r < 0.75) set(this.pick([5, null, 'x']));
     else if (r < 0.9) {
       const out = this.makeDebugOutput(H);
-      Object.defineProperty(gc, 'debugOutput', { get: () => this.duringCollection(H, () => this.getterCode('debugOutput getter', H, out)), configurable: true, enumerable: true });
+      const get = () => {
+        try {
+          return this.duringCollection(H, () => this.getterCode('debugOutput getter', H, out));
+        } catch (error) {
+          H.debugOutputs++; // that line was not written, on purpose
+          throw error;
+        }
+      };
+      Object.defineProperty(gc, 'debugOutput', { get, configurable: true, enumerable: true });
       H.debugMine = true;
       H.debugOutputs++;
     } else {
