@@ -800,13 +800,14 @@ class Fuzzer {
 
   // ------------------------------------------------------------- model
 
-  gotRef(H, ref, shape) {
+  /** A new reference the API returned. `many`: one of allocMany's, which user code run between its allocations may have seen (getObjects) and retained. */
+  gotRef(H, ref, shape, many = false) {
     if (!Number.isSafeInteger(ref) || ref <= 0) {
       this.finding('bad-ref-returned', `${H.label}: a new ref ${show(ref)} is not a positive safe integer`);
       return;
     }
     if (this.deadSet.has(ref)) this.finding('dead-ref-live', `${H.label}: new ref ${ref} was a freed block's ref`);
-    if (H.held.has(ref) && H.shapes.has(ref)) {
+    if (!many && H.held.has(ref) && H.shapes.has(ref)) {
       // A new block has a ref nobody holds; the program holding it means a live block was handed out again.
       this.finding('ref-reused-while-held', `${H.label}: a new block has ref ${ref}, which the program still holds ${H.held.count(ref)} count(s) on`);
     }
@@ -1248,7 +1249,7 @@ class Fuzzer {
     const shape = { size: size.value, slots: args.length > 2 ? slots.value : 0, type: args.length > 3 ? T.id : 0 };
     const distinct = new Set(refs);
     if (distinct.size !== refs.length) this.finding('allocMany-result', `${H.label}: allocMany returned duplicate refs`);
-    for (const ref of refs) this.gotRef(H, ref, shape);
+    for (const ref of refs) this.gotRef(H, ref, shape, true);
     if (r.quiet && refs.length > 0 && !H.closed) {
       const probe = refs[this.int(refs.length)];
       const c = this.api(H, 'refcount', H.heap.refcount, H.heap, [probe], { ok: true });
@@ -2324,7 +2325,7 @@ class Fuzzer {
     H.heap.releaseMany(rest);
     for (let i = 0; i < 3; i++) H.seen.push(refs[this.int(refs.length)]);
     for (const ref of refs) H.shapes.set(ref, { size: 0, slots: 1, type: T.id });
-    this.gotRef(H, keep, { size: 0, slots: 1, type: T.id });
+    this.gotRef(H, keep, { size: 0, slots: 1, type: T.id }, true);
     if (this.chance(0.7)) {
       H.held.take(keep);
       this.api(H, 'release', H.heap.release, H.heap, [keep], { ok: true });

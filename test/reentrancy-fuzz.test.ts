@@ -8,7 +8,7 @@
  * child processes, so a crash is reported with its seed instead of taking
  * vitest down.
  *
- * REFHEAP_JS_FUZZ_PROGRAMS scales it (programs per child; default 60, two
+ * REFHEAP_JS_FUZZ_PROGRAMS scales it (programs per child; default 90, two
  * children); REFHEAP_JS_FUZZ_SEED moves the seeds. Unbounded: `node
  * scripts/fuzz-js.js --seconds N`.
  */
@@ -36,12 +36,14 @@ interface Driver {
 
 const driver = require(`${ROOT}/scripts/fuzz-js.js`) as Driver;
 
-const PROGRAMS = Number(process.env.REFHEAP_JS_FUZZ_PROGRAMS ?? 60);
+const PROGRAMS = Number(process.env.REFHEAP_JS_FUZZ_PROGRAMS ?? 90);
 const SEED = Number(process.env.REFHEAP_JS_FUZZ_SEED ?? 20240601) >>> 0;
 // Deliberately broken expectations (the driver expects ERR_OUT_OF_RANGE where
 // ERR_INVALID_ARG_TYPE is due), to see this test fail: REFHEAP_JS_FUZZ_BREAK=1.
 const BREAK = process.env.REFHEAP_JS_FUZZ_BREAK === '1';
 const CHILDREN = 2;
+// A child that takes this long is reported as a hang (with the seed it was at).
+const CHILD_TIMEOUT_MS = Math.max(120_000, PROGRAMS * 3_000);
 
 function options(extra: object = {}): object {
   return { enable: [], hostile: false, breakCheck: BREAK, ...extra };
@@ -51,7 +53,7 @@ describe('JavaScript re-entrancy fuzzer (bounded)', () => {
   it(`${CHILDREN} children x ${PROGRAMS} programs: no crash, no finding`, async () => {
     expectBuilt();
     const args = options();
-    const timeoutMs = Math.max(90_000, PROGRAMS * 4_000);
+    const timeoutMs = CHILD_TIMEOUT_MS;
     const batches = await Promise.all(
       Array.from({ length: CHILDREN }, (_, i) => driver.runBatch(args, (SEED + i * 100_003) >>> 0, PROGRAMS, timeoutMs)),
     );
@@ -65,7 +67,7 @@ describe('JavaScript re-entrancy fuzzer (bounded)', () => {
     expect(batches.reduce((n, b) => n + b.finalizers, 0)).toBeGreaterThan(0);
     expect(batches.reduce((n, b) => n + b.callbacks, 0)).toBeGreaterThan(0);
     expect(batches.reduce((n, b) => n + b.collections, 0)).toBeGreaterThan(0);
-  }, 300_000);
+  }, CHILD_TIMEOUT_MS + 30_000);
 
   it('catches a wrong error code: a driver that expects one fails, with its seed', async () => {
     expectBuilt();
