@@ -152,10 +152,16 @@ export class Gc {
    * reports a lost callback later.
    */
   #dispatch(kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): boolean {
+    // Set just before user code is called. What overflows the stack before
+    // that is "not called" (the addon tries a finalizer again); what fails
+    // after it (even while reporting an error) must not be, or a finalizer
+    // would run twice. Neither the assignment nor the catch needs stack.
+    let started = false;
     try {
       if (kind === 'finalize') {
         const finalize = this.#finalizers.get(b as TypeId);
         if (finalize) {
+          started = true;
           try {
             finalize(a as Ref);
           } catch (error) {
@@ -163,6 +169,7 @@ export class Gc {
           }
         }
       } else if (kind === 'debug') {
+        started = true;
         try {
           this.debugOutput(a as string);
         } catch (error) {
@@ -172,38 +179,34 @@ export class Gc {
         const message = `refheap: ${a as number} gc callback or debugOutput call(s) could not be made: the JavaScript stack was exhausted`;
         process.emitWarning(message, { code: 'REFHEAP_CALLBACK_ERROR' });
       } else {
-        const info = { generation: a as number, collected: b as number, uncollectable: c as number, durationMs: d as number };
-        this.#collectionEvent(kind as 'start' | 'stop', info);
+        const phase = kind as 'start' | 'stop';
+        const info: GcInfo = { generation: a as number, collected: b as number, uncollectable: c as number, durationMs: d as number };
+        started = true;
+        let callbacks: GcCallback[] = [];
+        try {
+          callbacks = [...this.callbacks];
+        } catch (error) {
+          reportSafely('gc.callbacks', error);
+        }
+        for (const callback of callbacks) {
+          try {
+            callback(phase, { ...info });
+          } catch (error) {
+            reportSafely('a gc callback', error);
+          }
+        }
+        const channel = phase === 'start' ? startChannel : stopChannel;
+        if (channel.hasSubscribers) {
+          try {
+            channel.publish({ heap: this.#heap.name, ...info });
+          } catch (error) {
+            reportSafely('a refheap:gc subscriber', error);
+          }
+        }
       }
     } catch {
-      // The stack ran out before user code was entered (or between two
-      // callbacks): not called.
-      return false;
+      return started;
     }
     return true;
-  }
-
-  #collectionEvent(phase: 'start' | 'stop', info: GcInfo): void {
-    let callbacks: GcCallback[] = [];
-    try {
-      callbacks = [...this.callbacks];
-    } catch (error) {
-      reportSafely('gc.callbacks', error);
-    }
-    for (const callback of callbacks) {
-      try {
-        callback(phase, { ...info });
-      } catch (error) {
-        reportSafely('a gc callback', error);
-      }
-    }
-    const channel = phase === 'start' ? startChannel : stopChannel;
-    if (channel.hasSubscribers) {
-      try {
-        channel.publish({ heap: this.#heap.name, ...info });
-      } catch (error) {
-        reportSafely('a refheap:gc subscriber', error);
-      }
-    }
   }
 }
