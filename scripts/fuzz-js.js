@@ -299,6 +299,7 @@ class HeapRec {
   callbacksCopy = [];
   debugMine = true; // gc.debugOutput is the fuzzer's
   debugOutputs = 0; // times gc.debugOutput was replaced
+  debugSets = 0; // setDebug calls
   lastDone = null; // the last "gc: done, ..." line
   constructor(heap, params) {
     this.heap = heap;
@@ -2052,7 +2053,7 @@ class Fuzzer {
       H.lastStop = null;
       H.lastDone = null;
     }
-    const debugBefore = H.debug;
+    const debugBefore = H.debugSets;
     const debugOutputsBefore = H.debugOutputs;
     const r = this.api(H, 'gc.collect', gc.collect, gc, args, this.expFrom(code, { snap: code ? [] : undefined }));
     if (!r.ok) return;
@@ -2062,7 +2063,7 @@ class Fuzzer {
       const stop = H.lastStop;
       if (stop == null) this.finding('collect-events', `${H.label}.gc.collect(${args.map(show).join(', ')}) = ${r.value} published no refheap:gc:stop (collecting ${H.collecting}, in callback ${H.inCallback})`);
       else if (stop.collected + stop.uncollectable !== r.value) this.finding('collect-result', `${H.label}.gc.collect() = ${r.value} but its stop event says ${stop.collected} collected + ${stop.uncollectable} uncollectable`);
-      else if ((H.debug & 1) !== 0 && H.debug === debugBefore && H.debugMine && H.debugOutputs === debugOutputsBefore) {
+      else if ((H.debug & 1) !== 0 && H.debugSets === debugBefore && H.debugMine && H.debugOutputs === debugOutputsBefore) {
         const done = H.lastDone;
         if (done === null) this.finding('debug-line', `${H.label}.gc.collect() under DEBUG_STATS wrote no "gc: done" line (getDebug() ${H.heap.gc.getDebug()}, model ${H.debug}, default heap ${H.isDefault})`);
         else if (done.unreachable !== r.value || done.uncollectable !== stop.uncollectable) {
@@ -2125,6 +2126,7 @@ class Fuzzer {
     if (this.chance(this.hostile ? 0.2 : 0.05)) f = this.chance(0.5) ? { value: this.typeBad(), code: TYPE } : { value: this.pick([-1, 1.5, NaN, 2 ** 53, Infinity]), code: RANGE };
     const r = this.api(H, 'gc.setDebug', gc.setDebug, gc, [f.value], this.expFrom(f.code, { snap: f.code ? [] : undefined }));
     if (r.ok && !H.closed) H.debug = f.value;
+    H.debugSets++; // (even a failed call may have run user code: count it)
   }
 
   a_garbage(H) {
