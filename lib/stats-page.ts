@@ -104,7 +104,9 @@ function consistentCopy(path: string, fd: number, size: number): Buffer {
   // long enough that each of a burst of tries meets a write.
   const started = Date.now();
   let tries = 0;
-  const goOn = () => tries < MAX_TRIES || (before !== first && Date.now() - started < MIN_TRY_MS);
+  // A sequence that stays odd may be a writer preempted mid-snapshot on a
+  // loaded machine, or a dead one: a shorter wait for that.
+  const goOn = () => tries < MAX_TRIES || Date.now() - started < (before !== first ? MIN_TRY_MS : MIN_TRY_MS / 8);
   for (; goOn() && before !== undefined; tries++) {
     if (before % 2n === 1n) {
       before = readSequence();
