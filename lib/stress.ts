@@ -60,8 +60,18 @@ function makeRandom(seed: number): () => number {
   };
 }
 
-/** Links `refs` into the shape. */
-function link(heap: Heap, refs: Float64Array, shape: StressShape, random: () => number): void {
+/**
+ * Links `refs` into the shape (the soak run builds its graphs with it too):
+ * pairs and ring through slot 0, tree through slots 0-3, random through
+ * `randomSlots` slots each.
+ */
+export function link(
+  heap: Heap,
+  refs: ArrayLike<number>,
+  shape: StressShape,
+  random: () => number,
+  randomSlots = SLOTS,
+): void {
   const n = refs.length;
   switch (shape) {
     case 'pairs':
@@ -78,7 +88,7 @@ function link(heap: Heap, refs: Float64Array, shape: StressShape, random: () => 
       break;
     case 'random':
       for (let i = 0; i < n; i++) {
-        for (let s = 0; s < SLOTS; s++) heap.setRef(refs[i], s, refs[Math.floor(random() * n)]);
+        for (let s = 0; s < randomSlots; s++) heap.setRef(refs[i], s, refs[Math.floor(random() * n)]);
       }
       break;
   }

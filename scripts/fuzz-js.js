@@ -48,6 +48,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { seededRandom } = require('../dist/random.js');
 
 const ROOT = path.join(__dirname, '..');
 
@@ -92,16 +93,6 @@ const FLAGS = {
 
 // ---------------------------------------------------------------- utilities
 
-function mulberry32(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // The fuzzer's own arrays never use [[Set]] on an index they lack: a
 // program may have put a setter there, on Array.prototype.
@@ -660,7 +651,7 @@ class Fuzzer {
   // ------------------------------------------------------------- programs
 
   async runProgram(seed) {
-    this.random = mulberry32(seed ^ 0x5eed);
+    this.random = seededRandom(seed ^ 0x5eed);
     this.program = seed;
     this.heaps = [];
     this.ghosts = new Ring(64); // refs of abandoned heaps

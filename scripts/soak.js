@@ -80,6 +80,8 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { spawn } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
+const { seededRandom } = require('../dist/random.js');
+const { link } = require('../dist/stress.js');
 
 // The soak runs in a child process whose memory moves only with refheap's:
 // V8's young generation has its final size from the start (by default it
@@ -188,17 +190,6 @@ function vmRss() {
   return Number(match[1]) * 1024;
 }
 
-/** mulberry32: a small seeded PRNG, so a run can be repeated. */
-function seededRandom(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A 32-bit mix of an id (murmur3's finalizer): what a node's payload is follows from its id. */
 function mix(id) {
@@ -422,27 +413,10 @@ class Soak {
     this.allocsInCycle += n;
     if (type === this.final) this.finalBlocksInCycle += n;
     for (let i = 0; i < n; i++) blocks += this.fillNode(refs[i], type, slots) - 1;
-    switch (shape) {
-      case 'pairs':
-        for (let i = 0; i + 1 < n; i += 2) {
-          heap.setRef(refs[i], 0, refs[i + 1]);
-          heap.setRef(refs[i + 1], 0, refs[i]);
-        }
-        break;
-      case 'ring':
-        for (let i = 0; i < n; i++) heap.setRef(refs[i], 0, refs[(i + 1) % n]);
-        break;
-      case 'tree':
-        for (let i = 1; i < n; i++) heap.setRef(refs[(i - 1) >> 2], (i - 1) & 3, refs[i]);
-        break;
-      case 'random':
-        for (let i = 0; i < n; i++) {
-          for (let s = 0; s < 3; s++) heap.setRef(refs[i], s, refs[Math.floor(this.random() * n)]);
-        }
-        break;
-      case 'chain':
-        for (let i = 0; i + 1 < n; i++) heap.setRef(refs[i], 0, refs[i + 1]);
-        break;
+    if (shape === 'chain') {
+      for (let i = 0; i + 1 < n; i++) heap.setRef(refs[i], 0, refs[i + 1]);
+    } else {
+      link(heap, refs, shape, this.random, 3);
     }
     return { shape, type, slots, refs, blocks };
   }

@@ -245,12 +245,11 @@ Heap::Finalized Heap::finalize(Block* block) {
   if (!called) {
     // No JavaScript ran: the block is untouched, and keeps the call's count.
     block->flags &= static_cast<uint8_t>(~block_flags::kFinalized);
-    if (!held) return Finalized::kSurvived;  // nothing to keep: it lives on
-    return Finalized::kNotCalled;
+    return held ? Finalized::kNotCalled : Finalized::kSurvived;
   }
   if (closed_) return Finalized::kGone;
-  const bool survived = block->refcount > (held ? 1u : 0u);
-  if (!held) return Finalized::kSurvived;
+  if (!held) return Finalized::kSurvived;  // no call's count to give back: it lives on
+  const bool survived = block->refcount > 1;
   // At zero: the finalizer released a count it did not own, and took the
   // call's. Never below zero.
   if (block->refcount == 0) on_zero(block);

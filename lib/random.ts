@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a small seeded PRNG, so that a random workload, test or fuzz
+ * run can be repeated from its seed. Shared by the tests and the scripts
+ * (which load it from dist/).
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
