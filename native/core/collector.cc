@@ -256,17 +256,20 @@ bool Collector::leave_on_zero(Block* block) {
 // The finalize phase over the unreachable `blocks`; whether JavaScript ran.
 // A block whose count reaches zero meanwhile leaves (its entry becomes
 // nullptr, see leave_on_zero) and is freed by its count, so the list is
-// read afresh at every step and compacted at the end.
-bool Collector::run_finalizers(std::vector<Block*>& blocks, bool finalizers_due) {
+// read afresh at every step and compacted at the end. Nothing to do when
+// no finalizer is due and no JavaScript has run since the counts were
+// taken (`lines_written`): the common case costs no pass over the list.
+bool Collector::run_finalizers(std::vector<Block*>& blocks, bool finalizers_due, bool lines_written) {
+  if (!finalizers_due && !lines_written) return false;
   finalize_phase_ = true;
   for (size_t i = 0; i < blocks.size(); i++) {
     clear_gc_bits(blocks[i], gc_bits::kDeferred);
     slotted(blocks[i])->gc_word = static_cast<uint32_t>(i);
   }
-  bool changed = false;
+  bool changed = lines_written;
   // Dropped to zero before this phase (by a debugOutput line's JavaScript):
   // they go now, the same way.
-  for (size_t i = 0; i < blocks.size() && !heap_.closed(); i++) {
+  for (size_t i = 0; lines_written && i < blocks.size() && !heap_.closed(); i++) {
     if (blocks[i] != nullptr && blocks[i]->refcount == 0) {
       changed = true;
       heap_.on_zero(blocks[i]);
@@ -362,7 +365,7 @@ uint64_t Collector::collect(unsigned generation) {
 
     // Finalizers. JavaScript may do anything here except reach blocks whose
     // count it does not hold; a block it frees by its count leaves the list.
-    const bool changed = run_finalizers(blocks, finalizers_due) || lines_written;
+    const bool changed = run_finalizers(blocks, finalizers_due, lines_written);
 
     if (!heap_.closed()) {
       // Whatever a finalizer made reachable again survives, uncounted. No

@@ -156,7 +156,7 @@ class Collector {
   void subtract_internal_refs(const std::vector<Block*>& blocks);
   size_t partition_reachable(std::vector<Block*>& blocks);
   void survive(std::vector<Block*>& blocks, size_t count, unsigned generation);
-  bool run_finalizers(std::vector<Block*>& blocks, bool finalizers_due);
+  bool run_finalizers(std::vector<Block*>& blocks, bool finalizers_due, bool lines_written);
   uint64_t delete_garbage(std::vector<Block*>& blocks, unsigned generation);
   std::string block_line(const char* kind, const Block* block) const;
   void write_block_lines(const char* kind, const std::vector<Block*>& blocks, size_t begin, size_t end);
