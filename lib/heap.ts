@@ -1,10 +1,12 @@
 /**
- * The `Heap` class (SPEC section 4). Its block methods are the native
- * functions themselves, installed on each instance: a call such as
- * `heap.alloc(64)` goes straight into the addon with no JavaScript hop in
- * between. Argument checks and errors happen there (native/binding).
+ * The `Heap` class (SPEC section 4). Its block methods are functions of
+ * each instance, not of the prototype, so that `const { alloc } = heap`
+ * works; each is one small closure calling the native heap (which V8
+ * inlines), so a heap costs a few closures rather than a set of native
+ * functions of its own. Argument checks and errors happen in the addon
+ * (native/binding).
  */
-import { createNativeHeap, layout, statsFields, type NativeHeap, type Ref, type TypeId } from './native';
+import { layout, NativeHeap, statsFields, type Ref, type TypeId } from './native';
 import { invalidArgType, outOfRange, RefheapError } from './errors';
 import { formatMallocStats } from './malloc-report';
 import { buildStats, type HeapStats } from './stats';
@@ -116,38 +118,38 @@ export class Heap implements Disposable {
     const thresholds = checkThresholds(thresholdsOption);
     const autoCollect = checkBoolean('options.autoCollect', autoCollectOption, true);
     this.publish = checkBoolean('options.publish', publish, true);
-    const native = createNativeHeap(maxBytes);
+    const native = new NativeHeap(maxBytes);
     this.#native = native;
     this.name = name ?? `heap-${native.heapId}`;
     native.gcSetThreshold(...thresholds);
     native.gcSetEnabled(autoCollect);
     this.gc = new Gc(native, this);
-    this.alloc = native.alloc;
-    this.allocMany = native.allocMany;
-    this.retain = native.retain;
-    this.release = native.release;
-    this.releaseMany = native.releaseMany;
-    this.refcount = native.refcount;
-    this.setRef = native.setRef;
-    this.getRef = native.getRef;
-    this.slotCount = native.slotCount;
-    this.sizeOf = native.sizeOf;
-    this.typeOf = native.typeOf;
-    this.getUint8 = native.getUint8;
-    this.setUint8 = native.setUint8;
-    this.getInt32 = native.getInt32;
-    this.setInt32 = native.setInt32;
-    this.getUint32 = native.getUint32;
-    this.setUint32 = native.setUint32;
-    this.getFloat64 = native.getFloat64;
-    this.setFloat64 = native.setFloat64;
-    this.getBigInt64 = native.getBigInt64;
-    this.setBigInt64 = native.setBigInt64;
-    this.write = native.write;
-    this.read = native.read;
-    this.view = native.view;
-    this.typeName = native.typeName;
-    this.trim = native.trim;
+    this.alloc = (size, slots, type) => native.alloc(size, slots, type);
+    this.allocMany = (count, size, slots, type) => native.allocMany(count, size, slots, type);
+    this.retain = (ref) => native.retain(ref);
+    this.release = (ref) => native.release(ref);
+    this.releaseMany = (refs) => native.releaseMany(refs);
+    this.refcount = (ref) => native.refcount(ref);
+    this.setRef = (ref, slot, target) => native.setRef(ref, slot, target);
+    this.getRef = (ref, slot) => native.getRef(ref, slot);
+    this.slotCount = (ref) => native.slotCount(ref);
+    this.sizeOf = (ref) => native.sizeOf(ref);
+    this.typeOf = (ref) => native.typeOf(ref);
+    this.getUint8 = (ref, offset) => native.getUint8(ref, offset);
+    this.setUint8 = (ref, offset, value) => native.setUint8(ref, offset, value);
+    this.getInt32 = (ref, offset) => native.getInt32(ref, offset);
+    this.setInt32 = (ref, offset, value) => native.setInt32(ref, offset, value);
+    this.getUint32 = (ref, offset) => native.getUint32(ref, offset);
+    this.setUint32 = (ref, offset, value) => native.setUint32(ref, offset, value);
+    this.getFloat64 = (ref, offset) => native.getFloat64(ref, offset);
+    this.setFloat64 = (ref, offset, value) => native.setFloat64(ref, offset, value);
+    this.getBigInt64 = (ref, offset) => native.getBigInt64(ref, offset);
+    this.setBigInt64 = (ref, offset, value) => native.setBigInt64(ref, offset, value);
+    this.write = (ref, offset, src) => native.write(ref, offset, src);
+    this.read = (ref, offset, length) => native.read(ref, offset, length);
+    this.view = (ref) => native.view(ref);
+    this.typeName = (type) => native.typeName(type);
+    this.trim = () => native.trim();
     if (this.publish) publishHeap(native, this.name);
   }
 

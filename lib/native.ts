@@ -11,9 +11,8 @@ import type { StatsField } from './stats';
 export type Ref = number;
 export type TypeId = number;
 
-/** The functions of one native heap; each carries its heap, so none needs `this`. */
-export interface NativeHeap {
-  readonly heapId: number;
+/** What one native heap does: the methods of NativeHeap, each the addon function of that name with the heap as argument 0. */
+interface NativeHeapMethods {
   alloc(size: number, slots?: number, type?: TypeId): Ref;
   allocMany(count: number, size: number, slots?: number, type?: TypeId): Float64Array;
   retain(ref: Ref): Ref;
@@ -108,8 +107,18 @@ export interface StatsPageLayout {
   >;
 }
 
+/** A heap as the addon hands it out: an External, opaque to JavaScript. */
+declare const heapHandle: unique symbol;
+type HeapHandle = { readonly [heapHandle]: true };
+
+/** The addon's heap functions: one set shared by every heap of the thread. */
+type HeapFunctions = {
+  [K in keyof NativeHeapMethods]: (heap: HeapHandle, ...args: Parameters<NativeHeapMethods[K]>) => ReturnType<NativeHeapMethods[K]>;
+} & { heapId(heap: HeapHandle): number };
+
 interface Addon {
-  createHeap(maxBytes?: number): NativeHeap;
+  createHeap(maxBytes?: number): HeapHandle;
+  heapFunctions: HeapFunctions;
   setErrorClass(errorClass: typeof RefheapError): void;
   layout: Layout;
   /** What each value of `stats()` is: its path in HeapStats. */
@@ -122,8 +131,90 @@ interface Addon {
 const addon = load(path.join(__dirname, '..')) as Addon;
 addon.setErrorClass(RefheapError);
 
-export const createNativeHeap = addon.createHeap;
 export const layout: Readonly<Layout> = addon.layout;
 export const statsFields: readonly StatsField[] = addon.statsFields;
 export const statsPageLayout: Readonly<StatsPageLayout> = addon.statsPageLayout;
 export const nativeNoop = addon.noop;
+
+// A copy with fast properties: the addon's object, built one property at a
+// time, is a dictionary, and each call would look its function up there.
+const f: HeapFunctions = { ...addon.heapFunctions };
+
+/**
+ * One native heap. Its memory is held by an External (`#heap`) that every
+ * method passes as argument 0 of the addon's shared functions: a heap costs
+ * one External and this object, not a set of functions of its own. The
+ * heap closes when V8 collects both this object and its last view.
+ *
+ * Each method passes on exactly the arguments it was given where the addon
+ * counts them (alloc's fast path takes one argument, not three).
+ */
+export class NativeHeap implements NativeHeapMethods {
+  readonly #heap: HeapHandle;
+  readonly heapId: number;
+
+  constructor(maxBytes?: number) {
+    this.#heap = addon.createHeap(maxBytes);
+    this.heapId = f.heapId(this.#heap);
+  }
+
+  alloc(size: number, slots?: number, type?: TypeId): Ref {
+    return slots === undefined && type === undefined ? f.alloc(this.#heap, size) : f.alloc(this.#heap, size, slots, type);
+  }
+  allocMany(count: number, size: number, slots?: number, type?: TypeId): Float64Array {
+    return f.allocMany(this.#heap, count, size, slots, type);
+  }
+  retain(ref: Ref): Ref { return f.retain(this.#heap, ref); }
+  release(ref: Ref): void { f.release(this.#heap, ref); }
+  releaseMany(refs: ArrayLike<number>): void { f.releaseMany(this.#heap, refs); }
+  refcount(ref: Ref): number { return f.refcount(this.#heap, ref); }
+  setRef(ref: Ref, slot: number, target: Ref | null): void { f.setRef(this.#heap, ref, slot, target); }
+  getRef(ref: Ref, slot: number): Ref | null { return f.getRef(this.#heap, ref, slot); }
+  slotCount(ref: Ref): number { return f.slotCount(this.#heap, ref); }
+  sizeOf(ref: Ref): number { return f.sizeOf(this.#heap, ref); }
+  typeOf(ref: Ref): TypeId { return f.typeOf(this.#heap, ref); }
+  getUint8(ref: Ref, offset: number): number { return f.getUint8(this.#heap, ref, offset); }
+  setUint8(ref: Ref, offset: number, value: number): void { f.setUint8(this.#heap, ref, offset, value); }
+  getInt32(ref: Ref, offset: number): number { return f.getInt32(this.#heap, ref, offset); }
+  setInt32(ref: Ref, offset: number, value: number): void { f.setInt32(this.#heap, ref, offset, value); }
+  getUint32(ref: Ref, offset: number): number { return f.getUint32(this.#heap, ref, offset); }
+  setUint32(ref: Ref, offset: number, value: number): void { f.setUint32(this.#heap, ref, offset, value); }
+  getFloat64(ref: Ref, offset: number): number { return f.getFloat64(this.#heap, ref, offset); }
+  setFloat64(ref: Ref, offset: number, value: number): void { f.setFloat64(this.#heap, ref, offset, value); }
+  getBigInt64(ref: Ref, offset: number): bigint { return f.getBigInt64(this.#heap, ref, offset); }
+  setBigInt64(ref: Ref, offset: number, value: bigint): void { f.setBigInt64(this.#heap, ref, offset, value); }
+  write(ref: Ref, offset: number, src: ArrayBufferView): void { f.write(this.#heap, ref, offset, src); }
+  read(ref: Ref, offset?: number, length?: number): Uint8Array { return f.read(this.#heap, ref, offset, length); }
+  view(ref: Ref): Uint8Array { return f.view(this.#heap, ref); }
+  defineType(name: string, hasFinalizer: boolean, uncollectable: boolean): TypeId {
+    return f.defineType(this.#heap, name, hasFinalizer, uncollectable);
+  }
+  typeName(type: TypeId): string { return f.typeName(this.#heap, type); }
+  stats(): Float64Array { return f.stats(this.#heap); }
+  publishTo(dir: string, name: string): void { f.publishTo(this.#heap, dir, name); }
+  publishNow(): void { f.publishNow(this.#heap); }
+  trim(): number { return f.trim(this.#heap); }
+  close(): void { f.close(this.#heap); }
+  isClosed(): boolean { return f.isClosed(this.#heap); }
+  gcCollect(generation?: number): number { return f.gcCollect(this.#heap, generation); }
+  gcSetEnabled(enabled: boolean): void { f.gcSetEnabled(this.#heap, enabled); }
+  gcIsEnabled(): boolean { return f.gcIsEnabled(this.#heap); }
+  gcGetCount(): [number, number, number] { return f.gcGetCount(this.#heap); }
+  gcGetThreshold(): [number, number, number] { return f.gcGetThreshold(this.#heap); }
+  gcSetThreshold(t0: number, t1?: number, t2?: number): void { f.gcSetThreshold(this.#heap, t0, t1, t2); }
+  gcGetDebug(): number { return f.gcGetDebug(this.#heap); }
+  gcSetDebug(flags: number): void { f.gcSetDebug(this.#heap, flags); }
+  gcGarbage(): Ref[] { return f.gcGarbage(this.#heap); }
+  gcClearGarbage(): number { return f.gcClearGarbage(this.#heap); }
+  gcGetObjects(generation?: number | null): Ref[] { return f.gcGetObjects(this.#heap, generation); }
+  gcGetReferrers(refs: Ref[]): Ref[] { return f.gcGetReferrers(this.#heap, refs); }
+  gcGetReferents(refs: Ref[]): Ref[] { return f.gcGetReferents(this.#heap, refs); }
+  gcIsTracked(ref: Ref): boolean { return f.gcIsTracked(this.#heap, ref); }
+  gcIsFinalized(ref: Ref): boolean { return f.gcIsFinalized(this.#heap, ref); }
+  gcFreeze(): void { f.gcFreeze(this.#heap); }
+  gcUnfreeze(): void { f.gcUnfreeze(this.#heap); }
+  gcGetFreezeCount(): number { return f.gcGetFreezeCount(this.#heap); }
+  setDispatcher(dispatch: Dispatcher): void { f.setDispatcher(this.#heap, dispatch); }
+  verify(): string { return f.verify(this.#heap); }
+  failNthMapping(n: number): void { f.failNthMapping(this.#heap, n); }
+}

@@ -4,9 +4,10 @@
  * may end at any stage of that life without crashing (classic-level's
  * exit-stage tests).
  */
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Heap, RefheapError } from '../lib/index';
-import { expectBuilt, expectExit, lastJson, requireBuilt, runNode } from './child';
+import { expectBuilt, expectExit, lastJson, requireBuilt, ROOT, runNode } from './child';
 import { expectError, rssBytes } from './helpers';
 
 const MiB = 1024 * 1024;
@@ -164,7 +165,7 @@ describe('a heap that becomes unreachable', () => {
   });
 
   it('stays open while one of its functions is still held', () => {
-    // The functions carry the heap: `const { alloc } = heap` must keep working
+    // The methods hold the heap: `const { alloc } = heap` must keep working
     // after the Heap object itself is gone (it once read freed memory).
     const result = runNode(
       `${prelude}
@@ -210,6 +211,57 @@ describe('a heap that becomes unreachable', () => {
     );
     expectExit(result, 0);
     expect(result.stdout.trim()).toBe('done');
+  });
+});
+
+describe('many heaps (issue 9.9)', () => {
+  beforeAll(expectBuilt);
+
+  it('cost a few KB of V8 heap each: 100,000 live heaps fit in 512 MB of it', () => {
+    // Each heap once made ~55 native functions of its own (about 38 KB of
+    // V8 heap): 100,000 of them ended the process under this limit.
+    const result = runNode(
+      `${prelude}
+      const heaps = [];
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 100000; i++) heaps.push(new Heap({ publish: false }));
+      let used = 0;
+      for (let i = 0; i < heaps.length; i += 100) { const r = heaps[i].alloc(8); heaps[i].setUint32(r, 4, i); used += heaps[i].getUint32(r, 4) === i; heaps[i].release(r); }
+      gc();
+      const perHeap = (process.memoryUsage().heapUsed - before) / heaps.length;
+      console.log(JSON.stringify({ heaps: heaps.length, used, perHeap }));`,
+      { flags: ['--expose-gc', '--max-old-space-size=512'] },
+    );
+    expectExit(result, 0);
+    const { heaps, used, perHeap } = lastJson(result);
+    expect(heaps).toBe(100000);
+    expect(used).toBe(1000);
+    expect(perHeap).toBeLessThan(4096);
+  });
+
+  it('share one set of native functions, which refuse anything but a live heap of their thread', () => {
+    // The addon loaded by hand: its functions take the heap as argument 0.
+    const result = runNode(
+      `${prelude}
+      const addon = require(${JSON.stringify(path.join(ROOT, 'build/Release/refheap.node'))});
+      const f = addon.heapFunctions;
+      const heap = addon.createHeap();
+      const ref = f.alloc(heap, 16);
+      const codes = [];
+      for (const forged of [undefined, null, 1, 2 ** 32, {}, [heap], () => heap, Object.create(heap)]) {
+        for (const name of ['alloc', 'release', 'refcount', 'getUint32', 'setRef', 'close', 'isClosed', 'publishNow', 'gcCollect']) {
+          try { f[name](forged, ref, 0, ref); codes.push('none'); } catch (e) { codes.push(e.code); }
+        }
+      }
+      const alive = f.refcount(heap, ref);
+      f.close(heap);
+      let closed;
+      try { f.refcount(heap, ref); } catch (e) { closed = e.code; }
+      console.log(JSON.stringify({ codes: [...new Set(codes)], alive, closed, isClosed: f.isClosed(heap) }));`,
+    );
+    expectExit(result, 0);
+    expect(lastJson(result)).toEqual({ codes: ['ERR_INVALID_ARG_TYPE'], alive: 1, closed: 'ERR_HEAP_CLOSED', isClosed: true });
   });
 });
 

@@ -1,5 +1,6 @@
-// Module entry: per-environment state, the teardown hook, and the two
-// module-level functions. Everything per heap is in heap_functions.cc.
+// Module entry: per-environment state, the teardown hook, the module-level
+// functions and the heap functions every heap of the environment shares
+// (heap_functions.cc, gc_functions.cc).
 #include <napi.h>
 
 #include "args.h"
@@ -17,22 +18,24 @@ constexpr uint64_t kMaxSafeInteger = (uint64_t{1} << 53) - 1;
 // Worker exit or process exit: every heap of this environment still open
 // gives its memory back. No JavaScript runs after this point.
 void close_all_heaps(AddonState* state) {
-  for (HeapHandle* handle : state->heaps) handle->heap.close();
+  state->heaps.for_each([](HeapHandle* handle) { handle->heap.close(); });
 }
 
 void finalize_state(napi_env /*env*/, void* data, void* /*hint*/) {
   auto* state = static_cast<AddonState*>(data);
   close_all_heaps(state);
-  for (HeapHandle* handle : state->heaps) handle->state = nullptr;
+  state->heaps.for_each([](HeapHandle* handle) { handle->state = nullptr; });
   delete state;
 }
 
 Napi::Value create_heap(const Napi::CallbackInfo& info) {
   uint64_t max_bytes;
   const uint64_t no_cap = 0;
-  if (!read_integer(info, 0, "maxBytes", kMaxSafeInteger, &max_bytes, &no_cap)) return {};
-  napi_value object = create_heap_object(info.Env(), AddonState::of(info.Env()), max_bytes);
-  return object != nullptr ? Napi::Value(info.Env(), object) : Napi::Value();
+  if (!read_integer(Arguments(info, 0), 0, "maxBytes", kMaxSafeInteger, &max_bytes, &no_cap)) return {};
+  bool out_of_memory;
+  napi_value heap = create_heap_handle(info.Env(), AddonState::of(info.Env()), max_bytes, &out_of_memory);
+  if (out_of_memory) throw_refheap_error(info.Env(), "ERR_OS_MEMORY", "Cannot create a heap: out of memory");
+  return heap != nullptr ? Napi::Value(info.Env(), heap) : Napi::Value();
 }
 
 // Does nothing: the benchmarks' baseline for the cost of one Node-API call.
@@ -128,7 +131,11 @@ napi_value init(napi_env env, napi_value exports) {
     return nullptr;
   }
   napi_add_env_cleanup_hook(env, [](void* data) { close_all_heaps(static_cast<AddonState*>(data)); }, state);
+  napi_value heap_functions;
   const bool made = add_function(env, exports, "createHeap", callback<create_heap>) &&
+                    napi_create_object(env, &heap_functions) == napi_ok &&
+                    add_heap_functions(env, heap_functions, state) && add_gc_functions(env, heap_functions, state) &&
+                    define_value(env, exports, "heapFunctions", heap_functions) &&
                     add_function(env, exports, "setErrorClass", callback<set_error_class>) &&
                     define_value(env, exports, "layout", layout(env)) &&
                     define_value(env, exports, "statsFields", stats_field_list(env)) &&

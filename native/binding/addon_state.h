@@ -4,15 +4,13 @@
 
 #include <napi.h>
 
-#include <unordered_set>
+#include "heap_table.h"
 
 namespace refheap::binding {
 
-struct HeapHandle;
-
 struct AddonState {
-  Napi::FunctionReference error_class;    // RefheapError, registered by lib/native.ts
-  std::unordered_set<HeapHandle*> heaps;  // heaps of this environment not yet finalized
+  Napi::FunctionReference error_class;  // RefheapError, registered by lib/native.ts
+  HeapTable heaps;                      // heaps of this environment not yet finalized
 
   static AddonState* of(Napi::Env env) { return env.GetInstanceData<AddonState>(); }
 };

@@ -7,7 +7,7 @@
 
 namespace refheap::binding {
 
-bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name, uint64_t max, uint64_t* out,
+bool read_integer(const Arguments& info, size_t index, const char* name, uint64_t max, uint64_t* out,
                   const uint64_t* fallback) {
   // Fast path: a missing argument costs no Node-API call, a number costs one.
   if (index >= info.Length()) {
@@ -41,7 +41,7 @@ bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name
 namespace {
 
 // A number naming a live block; `name` and `expected` word the type error.
-bool read_live_block(const Napi::CallbackInfo& info, size_t index, const Heap& heap, const char* name,
+bool read_live_block(const Arguments& info, size_t index, const Heap& heap, const char* name,
                      const char* expected, Block** out) {
   Napi::Value value = info[index];
   double number;
@@ -59,11 +59,11 @@ bool read_live_block(const Napi::CallbackInfo& info, size_t index, const Heap& h
 
 }  // namespace
 
-bool read_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out) {
+bool read_ref(const Arguments& info, size_t index, const Heap& heap, Block** out) {
   return read_live_block(info, index, heap, "ref", "of type number", out);
 }
 
-bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out) {
+bool read_optional_ref(const Arguments& info, size_t index, const Heap& heap, Block** out) {
   if (info[index].IsNull()) {
     *out = nullptr;
     return true;
@@ -71,7 +71,7 @@ bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap&
   return read_live_block(info, index, heap, "target", "of type number or null", out);
 }
 
-bool read_flag(const Napi::CallbackInfo& info, size_t index, bool* out) {
+bool read_flag(const Arguments& info, size_t index, bool* out) {
   napi_env env = info.Env();
   napi_value value = info[index];
   if (napi_get_value_bool(env, value, out) == napi_ok) return true;
@@ -81,7 +81,7 @@ bool read_flag(const Napi::CallbackInfo& info, size_t index, bool* out) {
   return napi_coerce_to_bool(env, value, &converted) == napi_ok && napi_get_value_bool(env, converted, out) == napi_ok;
 }
 
-bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out) {
+bool read_number(const Arguments& info, size_t index, const char* name, double* out) {
   if (index < info.Length() && napi_get_value_double(info.Env(), info[index], out) == napi_ok) return true;
   Napi::Value value = info[index];
   if (value.Type() != napi_number) {
@@ -94,14 +94,14 @@ bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name,
 
 namespace {
 
-bool out_of_memory(const Napi::CallbackInfo& info, const char* name) {
+bool out_of_memory(const Arguments& info, const char* name) {
   throw_refheap_error(info.Env(), "ERR_OS_MEMORY", std::string("Cannot hold the elements of \"") + name + "\": out of memory");
   return false;
 }
 
 }  // namespace
 
-bool read_number_list(const Napi::CallbackInfo& info, size_t index, const char* name, bool arrays_only,
+bool read_number_list(const Arguments& info, size_t index, const char* name, bool arrays_only,
                       NumberList* out) {
   napi_env env = info.Env();
   napi_value list = info[index];

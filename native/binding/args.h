@@ -16,6 +16,21 @@
 
 namespace refheap::binding {
 
+// The arguments of a call from `first` on, read like a CallbackInfo's: the
+// heap functions' argument 0 is their heap (heap_handle.h), so what they
+// read as argument 0 is the caller's first.
+class Arguments {
+ public:
+  Arguments(const Napi::CallbackInfo& info, size_t first) : info_(info), first_(first) {}
+  Napi::Value operator[](size_t index) const { return info_[first_ + index]; }
+  size_t Length() const { return info_.Length() > first_ ? info_.Length() - first_ : 0; }
+  Napi::Env Env() const { return info_.Env(); }
+
+ private:
+  const Napi::CallbackInfo& info_;
+  size_t first_;
+};
+
 // Whether `number` is an integer in [0, max]; if so, it goes to `out`.
 inline bool integer_in_range(double number, uint64_t max, uint64_t* out) {
   if (!(number >= 0 && number <= static_cast<double>(max) && std::trunc(number) == number)) return false;
@@ -25,18 +40,18 @@ inline bool integer_in_range(double number, uint64_t max, uint64_t* out) {
 
 // An integer in [0, max]. When the argument is undefined, `fallback` is used
 // if given, else it is a type error.
-bool read_integer(const Napi::CallbackInfo& info, size_t index, const char* name, uint64_t max, uint64_t* out,
+bool read_integer(const Arguments& info, size_t index, const char* name, uint64_t max, uint64_t* out,
                   const uint64_t* fallback = nullptr);
 
 // A ref naming a live block of `heap`.
-bool read_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out);
+bool read_ref(const Arguments& info, size_t index, const Heap& heap, Block** out);
 
 // A ref or null (an empty slot).
-bool read_optional_ref(const Napi::CallbackInfo& info, size_t index, const Heap& heap, Block** out);
+bool read_optional_ref(const Arguments& info, size_t index, const Heap& heap, Block** out);
 
 // A flag: a boolean, or any value as Boolean() converts it. False (with
 // nothing thrown) when the conversion is refused: a worker being terminated.
-bool read_flag(const Napi::CallbackInfo& info, size_t index, bool* out);
+bool read_flag(const Arguments& info, size_t index, bool* out);
 
 // Numbers read from JavaScript, in memory whose refusal is an error
 // (ERR_OS_MEMORY) rather than an abort: a list's `length` is the caller's
@@ -85,11 +100,11 @@ class NumberList {
 // non-number anywhere is ERR_INVALID_ARG_TYPE, named `name[i]`; `arrays_only`
 // refuses array-likes that are not arrays. False after throwing, or when
 // Node-API refused a read (a throwing getter, a worker being terminated).
-bool read_number_list(const Napi::CallbackInfo& info, size_t index, const char* name, bool arrays_only,
+bool read_number_list(const Arguments& info, size_t index, const char* name, bool arrays_only,
                       NumberList* out);
 
 // A number (any), for setters that convert like DataView.
-bool read_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out);
+bool read_number(const Arguments& info, size_t index, const char* name, double* out);
 
 // A number as DataView stores it in a T: floating point as is, integers
 // through ECMAScript's ToUint32 (wrapping, NaN and infinities to 0).

@@ -1,8 +1,8 @@
 // Plain Node-API callbacks for the block calls a workload makes millions of
 // times: alloc, release, the scalar getters and setters, getRef and setRef.
 // Each skips Napi::CallbackInfo (which fetches six arguments and `this`),
-// reads its arguments as numbers with one Node-API call apiece and does the
-// common case itself. Anything else (a missing, extra or odd argument, a
+// finds its heap, reads its other arguments as numbers with one Node-API
+// call apiece and does the common case itself. Anything else (a missing, extra or odd argument, a
 // bad ref, a closed heap) goes to the checked function before anything has
 // changed, so every error still comes from one place.
 #pragma once
@@ -27,27 +27,28 @@ enum class Fast {
 // `args` holds `argc` numbers (at most the callback's kMaxArgs).
 using FastOp = Fast (*)(napi_env env, Heap& heap, const double* args, size_t argc, napi_value* result);
 
+// Argument 0 is the heap (guarded.h); `kMaxArgs` counts the others.
 template <FastOp op, Method checked, size_t kMaxArgs>
 napi_value fast_call(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = kMaxArgs + 1;
-  napi_value argv[kMaxArgs + 1];
+  size_t argc = kMaxArgs + 2;
+  napi_value argv[kMaxArgs + 2];
   void* data;
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  Heap& heap = static_cast<HeapHandle*>(data)->heap;
+  HeapHandle* handle = argc >= 1 ? find_heap(env, data, argv[0]) : nullptr;
   double args[kMaxArgs];
-  bool numbers = argc <= kMaxArgs && !heap.closed();
-  for (size_t i = 0; numbers && i < argc; i++) numbers = napi_get_value_double(env, argv[i], &args[i]) == napi_ok;
+  bool numbers = handle != nullptr && argc - 1 <= kMaxArgs && !handle->heap.closed();
+  for (size_t i = 1; numbers && i < argc; i++) numbers = napi_get_value_double(env, argv[i], &args[i - 1]) == napi_ok;
   if (numbers) {
+    Heap& heap = handle->heap;
     Heap::Operation operation(heap);
     if (!heap.closed()) {  // a finalizer run on entry may have closed it
       napi_value result = nullptr;
-      const Fast outcome = op(env, heap, args, argc, &result);
+      const Fast outcome = op(env, heap, args, argc - 1, &result);
       if (outcome == Fast::kDone) return result;
       if (outcome == Fast::kThrown) return nullptr;
     }
   }
-  Napi::CallbackInfo info(env, cbinfo);
-  return guarded<checked>(info);
+  return guarded<checked>(env, cbinfo);
 }
 
 inline Fast fast_alloc(napi_env env, Heap& heap, const double* args, size_t argc, napi_value* result) {

@@ -35,7 +35,7 @@ Napi::Value generation_array(Napi::Env env, const std::array<uint64_t, kGenerati
 // Every element of the array argument `index` as a live block, or throws.
 // All elements are read before any is resolved: reading one can run a
 // getter, and the getter can free a block resolved before it.
-bool read_ref_list(const Napi::CallbackInfo& info, size_t index, const Heap& heap, std::vector<Block*>* out) {
+bool read_ref_list(const Arguments& info, size_t index, const Heap& heap, std::vector<Block*>* out) {
   napi_env env = info.Env();
   NumberList refs;
   if (!read_number_list(info, index, "refs", true, &refs)) return false;
@@ -55,32 +55,32 @@ bool read_ref_list(const Napi::CallbackInfo& info, size_t index, const Heap& hea
   return true;
 }
 
-Napi::Value collect(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value collect(HeapHandle& h, const Arguments& info) {
   uint64_t generation;
   if (!read_integer(info, 0, "generation", kOldest, &generation, &kOldest)) return {};
   return Napi::Number::New(info.Env(), static_cast<double>(h.heap.gc().collect(static_cast<unsigned>(generation))));
 }
 
-Napi::Value set_enabled(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value set_enabled(HeapHandle& h, const Arguments& info) {
   bool enabled;
   if (!read_flag(info, 0, &enabled)) return {};
   h.heap.gc().enabled = enabled;
   return info.Env().Undefined();
 }
 
-Napi::Value is_enabled(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value is_enabled(HeapHandle& h, const Arguments& info) {
   return Napi::Boolean::New(info.Env(), h.heap.gc().enabled);
 }
 
-Napi::Value get_count(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_count(HeapHandle& h, const Arguments& info) {
   return generation_array(info.Env(), h.heap.gc().counts());
 }
 
-Napi::Value get_threshold(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_threshold(HeapHandle& h, const Arguments& info) {
   return generation_array(info.Env(), h.heap.gc().thresholds);
 }
 
-Napi::Value set_threshold(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value set_threshold(HeapHandle& h, const Arguments& info) {
   auto thresholds = h.heap.gc().thresholds;
   static const char* const names[] = {"threshold0", "threshold1", "threshold2"};
   for (size_t g = 0; g < kGenerations; g++) {
@@ -91,26 +91,26 @@ Napi::Value set_threshold(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value get_debug(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_debug(HeapHandle& h, const Arguments& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(h.heap.gc().debug));
 }
 
-Napi::Value set_debug(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value set_debug(HeapHandle& h, const Arguments& info) {
   uint64_t flags;
   if (!read_integer(info, 0, "flags", kMaxSafeInteger, &flags)) return {};
   h.heap.gc().debug = flags;
   return info.Env().Undefined();
 }
 
-Napi::Value garbage(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value garbage(HeapHandle& h, const Arguments& info) {
   return ref_array(info.Env(), refs_of(h.heap, h.heap.gc().garbage()));
 }
 
-Napi::Value clear_garbage(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value clear_garbage(HeapHandle& h, const Arguments& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(h.heap.gc().clear_garbage()));
 }
 
-Napi::Value get_objects(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_objects(HeapHandle& h, const Arguments& info) {
   const Collector& gc = h.heap.gc();
   if (info[0].IsUndefined() || info[0].IsNull()) {
     std::vector<Block*> all;
@@ -122,13 +122,13 @@ Napi::Value get_objects(HeapHandle& h, const Napi::CallbackInfo& info) {
   return ref_array(info.Env(), refs_of(h.heap, gc.generation(static_cast<unsigned>(generation))));
 }
 
-Napi::Value get_referrers(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_referrers(HeapHandle& h, const Arguments& info) {
   std::vector<Block*> targets;
   if (!read_ref_list(info, 0, h.heap, &targets)) return {};
   return ref_array(info.Env(), refs_of(h.heap, h.heap.referrers(targets)));
 }
 
-Napi::Value get_referents(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_referents(HeapHandle& h, const Arguments& info) {
   std::vector<Block*> sources;
   if (!read_ref_list(info, 0, h.heap, &sources)) return {};
   std::vector<Block*> out;
@@ -142,68 +142,68 @@ Napi::Value get_referents(HeapHandle& h, const Napi::CallbackInfo& info) {
   return ref_array(info.Env(), refs_of(h.heap, out));
 }
 
-Napi::Value is_tracked(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value is_tracked(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   return Napi::Boolean::New(info.Env(), is_slotted(block));
 }
 
-Napi::Value is_finalized(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value is_finalized(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   return Napi::Boolean::New(info.Env(), (block->flags & block_flags::kFinalized) != 0);
 }
 
-Napi::Value freeze(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value freeze(HeapHandle& h, const Arguments& info) {
   h.heap.gc().freeze();
   return info.Env().Undefined();
 }
 
-Napi::Value unfreeze(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value unfreeze(HeapHandle& h, const Arguments& info) {
   h.heap.gc().unfreeze();
   return info.Env().Undefined();
 }
 
-Napi::Value get_freeze_count(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_freeze_count(HeapHandle& h, const Arguments& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(h.heap.gc().freeze_count()));
 }
 
-Napi::Value set_dispatcher(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value set_dispatcher(HeapHandle& h, const Arguments& info) {
   if (!info[0].IsFunction()) {
     throw_invalid_type(info.Env(), "dispatcher", "a function", info[0]);
     return {};
   }
   // Weak: the dispatcher belongs to the Heap's gc object, which holds this
-  // heap's functions; a strong reference would keep the heap alive forever.
+  // heap's External; a strong reference would keep the heap alive forever.
   h.dispatcher = Napi::Weak(info[0].As<Napi::Function>());
   return info.Env().Undefined();
 }
 
 }  // namespace
 
-bool add_gc_functions(napi_env env, napi_value object, HeapHandle* handle) {
+bool add_gc_functions(napi_env env, napi_value object, AddonState* state) {
   static const HeapFunction functions[] = {
-      {"gcCollect", callback<guarded<collect>>},
-      {"gcSetEnabled", callback<guarded<set_enabled>>},
-      {"gcIsEnabled", callback<guarded<is_enabled>>},
-      {"gcGetCount", callback<guarded<get_count>>},
-      {"gcGetThreshold", callback<guarded<get_threshold>>},
-      {"gcSetThreshold", callback<guarded<set_threshold>>},
-      {"gcGetDebug", callback<guarded<get_debug>>},
-      {"gcSetDebug", callback<guarded<set_debug>>},
-      {"gcGarbage", callback<guarded<garbage>>},
-      {"gcClearGarbage", callback<guarded<clear_garbage>>},
-      {"gcGetObjects", callback<guarded<get_objects>>},
-      {"gcGetReferrers", callback<guarded<get_referrers>>},
-      {"gcGetReferents", callback<guarded<get_referents>>},
-      {"gcIsTracked", callback<guarded<is_tracked>>},
-      {"gcIsFinalized", callback<guarded<is_finalized>>},
-      {"gcFreeze", callback<guarded<freeze>>},
-      {"gcUnfreeze", callback<guarded<unfreeze>>},
-      {"gcGetFreezeCount", callback<guarded<get_freeze_count>>},
-      {"setDispatcher", callback<guarded<set_dispatcher>>},
+      {"gcCollect", guarded<collect>},
+      {"gcSetEnabled", guarded<set_enabled>},
+      {"gcIsEnabled", guarded<is_enabled>},
+      {"gcGetCount", guarded<get_count>},
+      {"gcGetThreshold", guarded<get_threshold>},
+      {"gcSetThreshold", guarded<set_threshold>},
+      {"gcGetDebug", guarded<get_debug>},
+      {"gcSetDebug", guarded<set_debug>},
+      {"gcGarbage", guarded<garbage>},
+      {"gcClearGarbage", guarded<clear_garbage>},
+      {"gcGetObjects", guarded<get_objects>},
+      {"gcGetReferrers", guarded<get_referrers>},
+      {"gcGetReferents", guarded<get_referents>},
+      {"gcIsTracked", guarded<is_tracked>},
+      {"gcIsFinalized", guarded<is_finalized>},
+      {"gcFreeze", guarded<freeze>},
+      {"gcUnfreeze", guarded<unfreeze>},
+      {"gcGetFreezeCount", guarded<get_freeze_count>},
+      {"setDispatcher", guarded<set_dispatcher>},
   };
-  return add_heap_functions(env, object, handle, functions, sizeof functions / sizeof functions[0]);
+  return add_functions(env, object, state, functions, sizeof functions / sizeof functions[0]);
 }
 
 }  // namespace refheap::binding

@@ -1,9 +1,11 @@
-// The functions of one heap's native object. Each checks its arguments
-// (args.h), calls the core once and converts the result: nothing here
-// decides anything the core could.
+// The heap functions, shared by the heaps of an environment; each takes its
+// heap as argument 0 (guarded.h), checks its other arguments (args.h),
+// calls the core once and converts the result: nothing here decides
+// anything the core could.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "args.h"
 #include "errors.h"
@@ -22,19 +24,19 @@ constexpr uint64_t kMaxCount = uint64_t{1} << 27;  // allocMany: a Float64Array 
 
 // A result array could not be made: its memory was refused (an error), or
 // Node-API refused (a worker being terminated: nothing to throw into).
-Napi::Value refuse_result(const Napi::CallbackInfo& info, bool out_of_memory, const char* what) {
+Napi::Value refuse_result(const Arguments& info, bool out_of_memory, const char* what) {
   if (out_of_memory) throw_refheap_error(info.Env(), "ERR_OS_MEMORY", std::string("Cannot allocate ") + what + ": out of memory");
   return {};
 }
 
 // A type id in range must also be defined: the same error, naming "type", as typeName gives.
-bool read_defined_type(HeapHandle& h, const Napi::CallbackInfo& info, size_t index, uint64_t type) {
+bool read_defined_type(HeapHandle& h, const Arguments& info, size_t index, uint64_t type) {
   if (h.heap.type_name(type) != nullptr) return true;
   throw_out_of_range(info.Env(), "type", "a defined type id", info[index]);
   return false;
 }
 
-Napi::Value alloc(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value alloc(HeapHandle& h, const Arguments& info) {
   uint64_t size, slots, type;
   if (!read_integer(info, 0, "size", kMaxDataBytes, &size)) return {};
   if (!read_integer(info, 1, "slots", kMaxSlots, &slots, &kZero)) return {};
@@ -49,7 +51,7 @@ Napi::Value alloc(HeapHandle& h, const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), h.heap.ref_of(block));
 }
 
-Napi::Value alloc_many(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value alloc_many(HeapHandle& h, const Arguments& info) {
   uint64_t count, size, slots, type;
   if (!read_integer(info, 0, "count", kMaxCount, &count)) return {};
   if (!read_integer(info, 1, "size", kMaxDataBytes, &size)) return {};
@@ -68,7 +70,7 @@ Napi::Value alloc_many(HeapHandle& h, const Napi::CallbackInfo& info) {
   return Napi::Value(info.Env(), refs);
 }
 
-Napi::Value retain(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value retain(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   const Status status = h.heap.retain(block);
@@ -79,7 +81,7 @@ Napi::Value retain(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info[0];
 }
 
-Napi::Value release(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value release(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   if (h.heap.release_held(block) != Status::kOk) {
@@ -89,7 +91,7 @@ Napi::Value release(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value release_many(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value release_many(HeapHandle& h, const Arguments& info) {
   // Every element is read first: a non-number anywhere releases nothing.
   NumberList refs;
   if (!read_number_list(info, 0, "refs", false, &refs)) return {};
@@ -110,13 +112,13 @@ Napi::Value release_many(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value refcount(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value refcount(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   return Napi::Number::New(info.Env(), block->refcount);
 }
 
-bool read_slot(const Napi::CallbackInfo& info, Block* block, uint64_t* slot) {
+bool read_slot(const Arguments& info, Block* block, uint64_t* slot) {
   const uint32_t count = slot_count(block);
   if (count == 0) {
     if (!read_integer(info, 1, "slot", kMaxSlots, slot)) return false;
@@ -126,7 +128,7 @@ bool read_slot(const Napi::CallbackInfo& info, Block* block, uint64_t* slot) {
   return read_integer(info, 1, "slot", count - 1, slot);
 }
 
-Napi::Value set_ref(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value set_ref(HeapHandle& h, const Arguments& info) {
   Block *block, *target;
   uint64_t slot;
   if (!read_ref(info, 0, h.heap, &block) || !read_slot(info, block, &slot)) return {};
@@ -136,7 +138,7 @@ Napi::Value set_ref(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value get_ref(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_ref(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t slot;
   if (!read_ref(info, 0, h.heap, &block) || !read_slot(info, block, &slot)) return {};
@@ -145,19 +147,19 @@ Napi::Value get_ref(HeapHandle& h, const Napi::CallbackInfo& info) {
   return ref_value(info.Env(), h.heap, target);
 }
 
-Napi::Value slot_count_of(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value slot_count_of(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   return Napi::Number::New(info.Env(), slot_count(block));
 }
 
-Napi::Value size_of(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value size_of(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   return Napi::Number::New(info.Env(), static_cast<double>(data_size(block)));
 }
 
-Napi::Value type_of(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value type_of(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   return Napi::Number::New(info.Env(), block->type);
@@ -165,7 +167,7 @@ Napi::Value type_of(HeapHandle& h, const Napi::CallbackInfo& info) {
 
 // The block and a range [offset, offset + length) checked against its data.
 // `length` is the width of a scalar, or 0 for "the rest of the data".
-bool read_block_range(HeapHandle& h, const Napi::CallbackInfo& info, size_t width, Block** block, uint64_t* offset) {
+bool read_block_range(HeapHandle& h, const Arguments& info, size_t width, Block** block, uint64_t* offset) {
   if (!read_ref(info, 0, h.heap, block)) return false;
   const uint64_t size = data_size(*block);
   if (size < width) {
@@ -177,7 +179,7 @@ bool read_block_range(HeapHandle& h, const Napi::CallbackInfo& info, size_t widt
 }
 
 template <typename T>
-Napi::Value get_scalar(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_scalar(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset;
   if (!read_block_range(h, info, sizeof(T), &block, &offset)) return {};
@@ -187,7 +189,7 @@ Napi::Value get_scalar(HeapHandle& h, const Napi::CallbackInfo& info) {
 }
 
 template <typename T>
-Napi::Value set_scalar(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value set_scalar(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset;
   double number;
@@ -197,7 +199,7 @@ Napi::Value set_scalar(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value get_big_int64(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value get_big_int64(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset;
   if (!read_block_range(h, info, sizeof(int64_t), &block, &offset)) return {};
@@ -206,7 +208,7 @@ Napi::Value get_big_int64(HeapHandle& h, const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), value);
 }
 
-Napi::Value set_big_int64(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value set_big_int64(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset;
   if (!read_block_range(h, info, sizeof(int64_t), &block, &offset)) return {};
@@ -220,7 +222,7 @@ Napi::Value set_big_int64(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value write(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value write(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset;
   if (!read_ref(info, 0, h.heap, &block)) return {};
@@ -241,7 +243,7 @@ Napi::Value write(HeapHandle& h, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value read(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value read(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset, length;
   if (!read_ref(info, 0, h.heap, &block)) return {};
@@ -257,13 +259,13 @@ Napi::Value read(HeapHandle& h, const Napi::CallbackInfo& info) {
   return Napi::Value(info.Env(), bytes);
 }
 
-Napi::Value view(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value view(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
   return make_view(info.Env(), h, block);
 }
 
-Napi::Value define_type(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value define_type(HeapHandle& h, const Arguments& info) {
   if (!info[0].IsString()) {
     throw_invalid_type(info.Env(), "name", "of type string", info[0]);
     return {};
@@ -280,7 +282,7 @@ Napi::Value define_type(HeapHandle& h, const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), type);
 }
 
-Napi::Value type_name(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value type_name(HeapHandle& h, const Arguments& info) {
   uint64_t type;
   if (!read_integer(info, 0, "type", kMaxTypes - 1, &type)) return {};
   const std::string* name = h.heap.type_name(type);
@@ -293,7 +295,7 @@ Napi::Value type_name(HeapHandle& h, const Napi::CallbackInfo& info) {
 
 // The statistics as the values of stats_fields(), in order (lib/stats.ts
 // names them); the live page gets the same snapshot.
-Napi::Value stats(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value stats(HeapHandle& h, const Arguments& info) {
   void* data;
   bool out_of_memory;
   napi_value values =
@@ -305,7 +307,7 @@ Napi::Value stats(HeapHandle& h, const Napi::CallbackInfo& info) {
 
 // publishTo(dir, name): the live statistics page, in a directory the caller
 // has checked. An OS failure throws ERR_STATS_PAGE with the OS's reason.
-Napi::Value publish_to(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value publish_to(HeapHandle& h, const Arguments& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) {
     throw_invalid_type(env, "dir", "of type string", info[0]);
@@ -330,62 +332,67 @@ Napi::Value publish_to(HeapHandle& h, const Napi::CallbackInfo& info) {
 // Not guarded: entering an Operation can run finalizers (views V8 dropped),
 // and the 250 ms timer that calls this must never run user code or throw.
 // Publishing runs no JavaScript, so it needs no Operation.
-Napi::Value publish_now(const Napi::CallbackInfo& info) {
-  auto* handle = static_cast<HeapHandle*>(info.Data());
-  if (!handle->heap.closed()) handle->heap.publish_now();
+Napi::Value publish_now(HeapHandle& h, const Arguments& info) {
+  if (!h.heap.closed()) h.heap.publish_now();
   return info.Env().Undefined();
 }
 
-Napi::Value trim(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value trim(HeapHandle& h, const Arguments& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(h.heap.trim()));
 }
 
-Napi::Value close(const Napi::CallbackInfo& info) {
-  static_cast<HeapHandle*>(info.Data())->close(info.Env(), true);
+Napi::Value close(HeapHandle& h, const Arguments& info) {
+  h.close(info.Env(), true);
   return info.Env().Undefined();
 }
 
-Napi::Value is_closed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), static_cast<HeapHandle*>(info.Data())->heap.closed());
+Napi::Value is_closed(HeapHandle& h, const Arguments& info) {
+  return Napi::Boolean::New(info.Env(), h.heap.closed());
+}
+
+Napi::Value heap_id(HeapHandle& h, const Arguments& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(h.heap.id()));
 }
 
 // Test hooks: a full consistency check, and fault injection.
-Napi::Value verify(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value verify(HeapHandle& h, const Arguments& info) {
   return Napi::String::New(info.Env(), h.heap.verify());
 }
 
-Napi::Value fail_nth_mapping(HeapHandle& h, const Napi::CallbackInfo& info) {
+Napi::Value fail_nth_mapping(HeapHandle& h, const Arguments& info) {
   uint64_t n;
   if (!read_integer(info, 0, "n", UINT32_MAX, &n)) return {};
   h.heap.pages().os().fail_nth_mapping(n);
   return info.Env().Undefined();
 }
 
-// Every function of the heap object. The hottest are plain Node-API
-// callbacks with a fast path (fast_calls.h); the rest check every argument.
+// Every heap function, shared by the heaps of an environment. The hottest
+// are plain Node-API callbacks with a fast path (fast_calls.h); the rest
+// check every argument.
 const HeapFunction kFunctions[] = {
-    {"allocMany", callback<guarded<alloc_many>>},
-    {"retain", callback<guarded<retain>>},
-    {"releaseMany", callback<guarded<release_many>>},
-    {"refcount", callback<guarded<refcount>>},
-    {"slotCount", callback<guarded<slot_count_of>>},
-    {"sizeOf", callback<guarded<size_of>>},
-    {"typeOf", callback<guarded<type_of>>},
-    {"getBigInt64", callback<guarded<get_big_int64>>},
-    {"setBigInt64", callback<guarded<set_big_int64>>},
-    {"write", callback<guarded<write>>},
-    {"read", callback<guarded<read>>},
-    {"view", callback<guarded<view>>},
-    {"defineType", callback<guarded<define_type>>},
-    {"typeName", callback<guarded<type_name>>},
-    {"stats", callback<guarded<stats>>},
-    {"publishTo", callback<guarded<publish_to>>},
-    {"publishNow", callback<publish_now>},
-    {"trim", callback<guarded<trim>>},
-    {"verify", callback<guarded<verify>>},
-    {"failNthMapping", callback<guarded<fail_nth_mapping>>},
-    {"close", callback<close>},
-    {"isClosed", callback<is_closed>},
+    {"allocMany", guarded<alloc_many>},
+    {"retain", guarded<retain>},
+    {"releaseMany", guarded<release_many>},
+    {"refcount", guarded<refcount>},
+    {"slotCount", guarded<slot_count_of>},
+    {"sizeOf", guarded<size_of>},
+    {"typeOf", guarded<type_of>},
+    {"getBigInt64", guarded<get_big_int64>},
+    {"setBigInt64", guarded<set_big_int64>},
+    {"write", guarded<write>},
+    {"read", guarded<read>},
+    {"view", guarded<view>},
+    {"defineType", guarded<define_type>},
+    {"typeName", guarded<type_name>},
+    {"stats", guarded<stats>},
+    {"publishTo", guarded<publish_to>},
+    {"publishNow", unguarded<publish_now>},
+    {"trim", guarded<trim>},
+    {"verify", guarded<verify>},
+    {"failNthMapping", guarded<fail_nth_mapping>},
+    {"close", unguarded<close>},
+    {"isClosed", unguarded<is_closed>},
+    {"heapId", unguarded<heap_id>},
     {"alloc", fast_call<fast_alloc, alloc, 1>},
     {"release", fast_call<fast_release, release, 1>},
     {"getRef", fast_call<fast_get_ref, get_ref, 2>},
@@ -410,44 +417,48 @@ void HeapHandle::close(Napi::Env env, bool detach_views) {
 
 void HeapHandle::unpin() {
   if (--pins != 0) return;
-  if (state != nullptr) state->heaps.erase(this);
+  if (state != nullptr) state->heaps.remove(token);
   delete this;  // ~Heap closes the heap if close() was never called
 }
 
-// Each function pins the handle, not the object: a function kept after its
-// heap object was collected (`const { alloc } = heap`) must still find it.
-// The heap closes when the last function and the last view are collected.
-bool add_heap_functions(napi_env env, napi_value object, HeapHandle* handle, const HeapFunction* functions,
-                        size_t count) {
-  const auto unpin = [](napi_env, void* data, void*) { static_cast<HeapHandle*>(data)->unpin(); };
+bool add_functions(napi_env env, napi_value object, AddonState* state, const HeapFunction* functions, size_t count) {
   for (size_t i = 0; i < count; i++) {
     napi_value function;
-    if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].callback, handle, &function) !=
+    if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].callback, state, &function) !=
             napi_ok ||
-        napi_add_finalizer(env, function, handle, unpin, nullptr, nullptr) != napi_ok) {
+        napi_set_named_property(env, object, functions[i].name, function) != napi_ok) {
       return false;
     }
-    handle->pins++;
-    if (napi_set_named_property(env, object, functions[i].name, function) != napi_ok) return false;
   }
   return true;
 }
 
-napi_value create_heap_object(napi_env env, AddonState* state, uint64_t max_bytes) {
-  auto* handle = new HeapHandle(state, env, max_bytes);
-  state->heaps.insert(handle);
-  napi_value object, heap_id;
-  const bool made = napi_create_object(env, &object) == napi_ok &&
-                    add_heap_functions(env, object, handle, kFunctions, sizeof kFunctions / sizeof kFunctions[0]) &&
-                    add_gc_functions(env, object, handle) &&
-                    napi_create_double(env, static_cast<double>(handle->heap.id()), &heap_id) == napi_ok &&
-                    napi_set_named_property(env, object, "heapId", heap_id) == napi_ok;
-  if (made) return object;
-  if (handle->pins == 0) {  // else the functions made so far let go of it when they are finalized
-    state->heaps.erase(handle);
+bool add_heap_functions(napi_env env, napi_value object, AddonState* state) {
+  return add_functions(env, object, state, kFunctions, sizeof kFunctions / sizeof kFunctions[0]);
+}
+
+// The External holds the heap: a function kept after its Heap object was
+// collected (`const { alloc } = heap`) keeps the External, so it still finds
+// its heap. The heap closes when the External and the last view are gone.
+napi_value create_heap_handle(napi_env env, AddonState* state, uint64_t max_bytes, bool* out_of_memory) {
+  *out_of_memory = false;
+  auto* handle = new (std::nothrow) HeapHandle(state, env, max_bytes);
+  if (handle != nullptr) handle->token = state->heaps.add(handle);
+  if (handle == nullptr || handle->token == 0) {
     delete handle;
+    *out_of_memory = true;
+    return nullptr;
   }
-  return nullptr;
+  const auto unpin = [](napi_env, void*, void* hint) { static_cast<HeapHandle*>(hint)->unpin(); };
+  napi_value external;
+  if (napi_create_external(env, reinterpret_cast<void*>(static_cast<uintptr_t>(handle->token)), unpin, handle,
+                           &external) != napi_ok) {
+    state->heaps.remove(handle->token);
+    delete handle;
+    return nullptr;
+  }
+  handle->pins = 1;
+  return external;
 }
 
 bool HeapHandle::dispatch(std::initializer_list<napi_value> args) {

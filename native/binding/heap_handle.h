@@ -1,7 +1,9 @@
 // What the binding keeps per heap: the core Heap and the views that lend
-// its memory to JavaScript. The handle is shared by the functions of the
-// JavaScript heap object and by every live view, and is deleted when the
-// last of them is finalized; the heap's memory goes at close() or then.
+// its memory to JavaScript. JavaScript holds the heap as an External (its
+// token: heap_table.h) and passes it as argument 0 of the heap functions,
+// which one environment shares across all its heaps. The handle is pinned
+// by that External and by every live view, and is deleted when the last of
+// them is finalized; the heap's memory goes at close() or then.
 #pragma once
 
 #include <napi.h>
@@ -22,10 +24,11 @@ struct HeapHandle final : GcHooks {
   }
 
   Heap heap;
-  AddonState* state;
+  AddonState* state;                   // nullptr once the environment's state is gone
+  uint64_t token = 0;                  // in state->heaps
   napi_env env;                        // the environment (thread) the heap belongs to
   Napi::FunctionReference dispatcher;  // (kind, ...args) => void
-  uint32_t pins = 0;              // one per function of the heap object + one per live view
+  uint32_t pins = 0;                   // one for the External + one per live view
   ViewRecord* views = nullptr;    // live views, so close() can detach them
 
   // Closes the heap. Views are detached when `detach_views` (not possible
@@ -44,12 +47,12 @@ struct HeapHandle final : GcHooks {
   uint64_t lost_calls = 0;  // gc callbacks and debug lines that could not be called, not yet reported
 };
 
-// Creates the native side of one heap: an object whose functions carry the
-// handle as their data, so no call needs to unwrap `this`. nullptr when
+// Creates the native side of one heap: the External JavaScript holds it
+// by. nullptr when there is no memory for it (`out_of_memory`), or when
 // Node-API refuses (a worker being terminated).
-napi_value create_heap_object(napi_env env, AddonState* state, uint64_t max_bytes);
+napi_value create_heap_handle(napi_env env, AddonState* state, uint64_t max_bytes, bool* out_of_memory);
 
-// One function of the heap object.
+// One function shared by the heaps of an environment.
 struct HeapFunction {
   const char* name;
   napi_callback callback;
@@ -62,15 +65,15 @@ napi_value callback(napi_env env, napi_callback_info cbinfo) {
   return function(info);
 }
 
-// Adds `functions` to `object`, each pinning the handle. Plain Node-API with
-// every status checked: while a worker is being terminated these calls
-// fail, and node-addon-api's wrappers would abort the process. False when
-// one failed (those added so far keep their pins; their finalizers drop them).
-bool add_heap_functions(napi_env env, napi_value object, HeapHandle* handle, const HeapFunction* functions,
-                        size_t count);
+// Adds `functions` to `object`, each with `state` as its data. Plain
+// Node-API with every status checked: while a worker is being terminated
+// these calls fail, and node-addon-api's wrappers would abort the process.
+bool add_functions(napi_env env, napi_value object, AddonState* state, const HeapFunction* functions, size_t count);
 
-// The heap.gc functions (gc_functions.cc), added to the heap object.
-bool add_gc_functions(napi_env env, napi_value object, HeapHandle* handle);
+// The heap functions (heap_functions.cc) and the heap.gc ones
+// (gc_functions.cc), added to `object`.
+bool add_heap_functions(napi_env env, napi_value object, AddonState* state);
+bool add_gc_functions(napi_env env, napi_value object, AddonState* state);
 
 // The view of a block's data (heap_views.cc).
 Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block);

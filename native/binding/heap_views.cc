@@ -1,6 +1,8 @@
 // Zero-copy views of a block's data. A view is an external ArrayBuffer over
 // the data area that holds one count on the block until V8 collects it.
 // close() detaches every live view, so no view can reach unmapped memory.
+#include <new>
+
 #include "errors.h"
 #include "heap_handle.h"
 
@@ -43,7 +45,12 @@ Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block) {
     throw_status(env, status, "view");
     return {};
   }
-  auto* record = new ViewRecord{&handle, block, nullptr, handle.views, nullptr};
+  auto* record = new (std::nothrow) ViewRecord{&handle, block, nullptr, handle.views, nullptr};
+  if (record == nullptr) {
+    handle.heap.drop_view_later(block);
+    throw_refheap_error(env, "ERR_OS_MEMORY", "Cannot create a view: out of memory");
+    return {};
+  }
   const size_t length = data_size(block);
   napi_value buffer;
   if (napi_create_external_arraybuffer(env, data_of(block), length, finalize_view, record, &buffer) != napi_ok) {
@@ -73,7 +80,7 @@ void forget_views(Napi::Env env, HeapHandle& handle, bool detach) {
       }
     }
     record->handle = nullptr;
-    handle.pins--;  // the caller is one of the heap's functions, whose pin keeps this above zero
+    handle.pins--;  // the caller holds the heap's External, whose pin keeps this above zero
   }
 }
 
