@@ -19,6 +19,8 @@ const extra = quick ? ['--quick'] : [];
 
 const steps = [
   { name: 'bench/js/alloc.js', command: process.execPath, args: ['--expose-gc', path.join(here, 'js', 'alloc.js'), ...extra] },
+  // heaps.js and memory.js spawn their populations' children themselves.
+  { name: 'bench/js/heaps.js', command: process.execPath, args: [path.join(here, 'js', 'heaps.js'), ...extra] },
   // memory.js spawns one `node --expose-gc` child per population itself.
   { name: 'bench/js/memory.js', command: process.execPath, args: [path.join(here, 'js', 'memory.js'), ...extra] },
   // gc/run.js spawns the node and python3 children itself, one at a time.
