@@ -4,11 +4,14 @@
  * may end at any stage of that life without crashing (classic-level's
  * exit-stage tests).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Heap, RefheapError } from '../lib/index';
 import { expectBuilt, expectExit, lastJson, requireBuilt, ROOT, runNode } from './child';
 import { expectError, rssBytes } from './helpers';
+import { statsDirectory } from '../lib/stats-dir';
+import { scanPages } from '../lib/stats-scan';
 
 const MiB = 1024 * 1024;
 
@@ -331,12 +334,30 @@ describe('a process that ends at any stage of its heaps\' lives', () => {
     },
   ];
 
+  /** The statistics pages a child left in the tests' directory (stats-dir-setup.ts). */
+  const pagesOf = (pid: number) => fs.readdirSync(statsDirectory()).filter((file) => file.startsWith(`${pid}.`));
+
   for (const stage of stages) {
     it(stage.name, () => {
       const result = runNode(`${prelude} ${stage.source}`, { flags: stage.flags, timeoutMs: 20_000 });
       expectExit(result, stage.status);
       if (stage.stderr) expect(result.stderr).toMatch(stage.stderr);
       if (stage.stdout !== undefined) expect(result.stdout.trim()).toBe(stage.stdout);
+      expect(pagesOf(result.pid), 'statistics pages left behind').toEqual([]);
+    });
+  }
+
+  // SIGKILL runs nothing: the pages stay, and the CLI's next scan removes them.
+  for (const stage of stages.slice(1, 3)) {
+    it(`by SIGKILL ${stage.name}`, () => {
+      const source = stage.source.replace(/process\.exit\(\d+\);/, '');
+      const result = runNode(`${prelude} ${source} process.kill(process.pid, 'SIGKILL');`, { timeoutMs: 20_000 });
+      expect(result.signal).toBe('SIGKILL');
+      expect(pagesOf(result.pid).length).toBeGreaterThan(0);
+      const scan = scanPages(statsDirectory(), { pid: result.pid });
+      expect(scan.problems).toEqual([]);
+      expect(scan.removed.length).toBeGreaterThan(0);
+      expect(pagesOf(result.pid)).toEqual([]);
     });
   }
 
