@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "heap.h"
+#include "pointer_table.h"
 #include "registry.h"
 #include "sanitizer.h"
 
@@ -251,7 +252,7 @@ std::string Heap::verify() const {
 
   // Large blocks.
   {
-    std::unordered_set<const LargeBlock*> seen;
+    PointerSet seen(large_.count());
     uint64_t bytes = 0;
     const LargeBlock* previous = nullptr;
     const size_t page = OsPages::page_size();
@@ -279,7 +280,8 @@ std::string Heap::verify() const {
   }
 
   // Each live block, once.
-  std::unordered_set<const Block*> alive(live.begin(), live.end());
+  PointerSet alive(live.size());
+  for (const Block* block : live) alive.insert(block);
   uint64_t allocated = 0, requested = 0, tracked = 0;
   for (Block* block : live) {
     if (resolve(ref_of(block)) != block) return "a live block's ref does not resolve to it";
@@ -303,25 +305,25 @@ std::string Heap::verify() const {
 
   // The heap's own bookkeeping of views and finalizers.
   for (const auto& [block, views] : views_) {
-    if (alive.count(block) == 0) return "a view pins a block that is not live";
+    if (!alive.contains(block)) return "a view pins a block that is not live";
     if (views == 0) return "a block is pinned by zero views";
     // Not counted as holders: JavaScript may release a view's count itself,
     // and the pin then keeps the block, at count 0, until the view goes.
   }
   {
-    std::unordered_map<const Block*, uint64_t> dropped;
+    PointerTable<uint64_t> dropped(dropped_views_.size());
     for (const Block* block : dropped_views_) {
       const auto view = views_.find(const_cast<Block*>(block));
-      if (view == views_.end() || ++dropped[block] > view->second) return "a dropped view is not one of the block's views";
+      if (view == views_.end() || ++*dropped.insert(block).first > view->second) return "a dropped view is not one of the block's views";
     }
   }
-  std::unordered_set<const Block*> finalizing;
+  PointerSet finalizing(finalizing_.size());
   for (const Block* block : finalizing_) {
-    if (alive.count(block) == 0) return "a finalizer runs on a block that is not live";
+    if (!alive.contains(block)) return "a finalizer runs on a block that is not live";
     if ((block->flags & block_flags::kFinalized) == 0) return "a block whose finalizer runs is not marked finalized";
     finalizing.insert(block);
   }
-  std::unordered_set<const Block*> pending;
+  PointerSet pending(pending_finalizers_.size());
   for (uint64_t ref : pending_finalizers_) {
     Block* block = resolve_bits(ref);
     if (block == nullptr) continue;  // queued twice and freed since (run_finalizers skips it)
@@ -347,12 +349,12 @@ std::string Heap::verify() const {
 
   // Generation lists. Membership is looked up in `alive` before a listed
   // pointer is read, so a freed block on a list is reported, not followed.
-  std::unordered_set<const Block*> listed;
+  PointerSet listed(tracked);
   for (unsigned g = 0; g <= kPermanentGeneration; g++) {
     const std::vector<Block*>& list = collector_.generation(g);
     for (size_t i = 0; i < list.size(); i++) {
       const Block* block = list[i];
-      if (alive.count(block) == 0) return "a generation lists a block that is not live";
+      if (!alive.contains(block)) return "a generation lists a block that is not live";
       if (!is_slotted(block)) return "a generation lists a block without slots";
       if (!listed.insert(block).second) return "a block is on the generation lists twice";
       if (!has_gc_bit(block, gc_bits::kTracked) || generation_of(block) != g) return "a listed block's generation disagrees";
@@ -360,16 +362,16 @@ std::string Heap::verify() const {
       if ((gc_state(block) & kCollectionBits) != 0) return "a listed block is marked as under collection";
     }
   }
-  std::unordered_set<const Block*> collecting;
+  PointerSet collecting(collector_.collecting_list().size());
   const std::vector<Block*>& collection = collector_.collecting_list();
   if (!collector_.collecting() && !collection.empty()) return "blocks are under collection while no collection runs";
   for (size_t i = 0; i < collection.size(); i++) {
     const Block* block = collection[i];
     if (block == nullptr) continue;  // left the collection (its count reached zero in the finalize phase)
-    if (alive.count(block) == 0) return "the collection holds a block that is not live";
+    if (!alive.contains(block)) return "the collection holds a block that is not live";
     if (!is_slotted(block)) return "the collection holds a block without slots";
     if (!collecting.insert(block).second) return "the collection holds a block twice";
-    if (listed.count(block) != 0) return "a block under collection is on a generation list";
+    if (listed.contains(block)) return "a block under collection is on a generation list";
     if (!has_gc_bit(block, gc_bits::kCollecting)) return "a block under collection is not marked so";
   }
   uint64_t unexplained = 0;
@@ -377,19 +379,19 @@ std::string Heap::verify() const {
     if (!is_slotted(block)) continue;
     const uint32_t state = gc_state(block);
     if ((state & gc_bits::kCollecting) != 0) {
-      if (collecting.count(block) == 0) return "a block marked as under collection is not in the collection";
+      if (!collecting.contains(block)) return "a block marked as under collection is not in the collection";
       if ((state & gc_bits::kTracked) != 0) return "a block under collection is marked tracked";
       continue;
     }
     if ((state & kCollectionBits) != 0) return "a block outside the collection carries a collection bit";
     if ((state & gc_bits::kTracked) != 0) {
-      if (listed.count(block) == 0) return "a block marked tracked is on no generation list";
+      if (!listed.contains(block)) return "a block marked tracked is on no generation list";
       continue;
     }
     // A view keeps a block whose count reached zero (JavaScript released the
     // view's count itself), off every list, until the view goes.
     const bool pinned_at_zero = block->refcount == 0 && views_.count(block) != 0;
-    if (pending.count(block) == 0 && finalizing.count(block) == 0 && !pinned_at_zero) unexplained++;
+    if (!pending.contains(block) && !finalizing.contains(block) && !pinned_at_zero) unexplained++;
   }
   if (unexplained != 0) {
     return problem("blocks with slots on no generation list, not waiting for or running a finalizer", 0, unexplained);
@@ -409,29 +411,29 @@ std::string Heap::verify() const {
   // everything else first. What the heap knows holds a count on each block:
   // its slots' targets, the garbage list, the finalizer calls under way
   // (each holds one for its call).
-  std::unordered_map<const Block*, uint64_t> held;
+  PointerTable<uint64_t> held(live.size());
   for (Block* block : live) {
     for (uint32_t i = 0; i < slot_count(block); i++) {
       const SlotWord word = slots_of(block)[i];
       if (word == 0) continue;
       Block* target = resolve_bits(word);
       if (target == nullptr) return "a slot holds the ref of a block that is not live";
-      if (alive.count(target) == 0) return "a slot points at a block that is not live";
-      held[target]++;
+      if (!alive.contains(target)) return "a slot points at a block that is not live";
+      ++*held.insert(target).first;
     }
   }
-  for (const Block* block : collector_.garbage()) held[block]++;
+  for (const Block* block : collector_.garbage()) ++*held.insert(block).first;
   for (const Block* block : finalizing_) {
-    if (block->refcount != UINT32_MAX) held[block]++;  // the count finalize() holds for the call
+    if (block->refcount != UINT32_MAX) ++*held.insert(block).first;  // the count finalize() holds for the call
   }
   for (Block* block : live) {
-    const auto found = held.find(block);
-    const uint64_t known = found == held.end() ? 0 : found->second;
+    const uint64_t* found = held.find(block);
+    const uint64_t known = found == nullptr ? 0 : *found;
     if (block->refcount < known) {
       return problem("count at least the slots, garbage entries and finalizer calls holding a block", known,
                      block->refcount);
     }
-    if (block->refcount == 0 && pending.count(block) == 0 && !has_gc_bit(block, gc_bits::kDeferred) &&
+    if (block->refcount == 0 && !pending.contains(block) && !has_gc_bit(block, gc_bits::kDeferred) &&
         views_.count(block) == 0) {
       return "a live block has a zero count and waits for neither its finalizer nor the collector";
     }
