@@ -151,6 +151,8 @@ const f: HeapFunctions = { ...addon.heapFunctions };
  */
 export class NativeHeap implements NativeHeapMethods {
   readonly #heap: HeapHandle;
+  /** The dispatcher, held strongly (see setDispatcher). */
+  dispatcher: Dispatcher | undefined;
   readonly heapId: number;
 
   constructor(maxBytes?: number) {
@@ -214,7 +216,16 @@ export class NativeHeap implements NativeHeapMethods {
   gcFreeze(): void { f.gcFreeze(this.#heap); }
   gcUnfreeze(): void { f.gcUnfreeze(this.#heap); }
   gcGetFreezeCount(): number { return f.gcGetFreezeCount(this.#heap); }
-  setDispatcher(dispatch: Dispatcher): void { f.setDispatcher(this.#heap, dispatch); }
+  /**
+   * The addon holds the dispatcher weakly (a strong native reference would
+   * keep the heap alive for ever); this object holds it strongly, so a heap
+   * kept only by its methods (`const { release } = heap`) still runs its
+   * finalizers and gc callbacks.
+   */
+  setDispatcher(dispatch: Dispatcher): void {
+    f.setDispatcher(this.#heap, dispatch);
+    this.dispatcher = dispatch;
+  }
   verify(): string { return f.verify(this.#heap); }
   failNthMapping(n: number): void { f.failNthMapping(this.#heap, n); }
 }

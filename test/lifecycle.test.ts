@@ -194,6 +194,33 @@ describe('a heap that becomes unreachable', () => {
     expect(lastJson(result)).toEqual({ refcount: 1, byte: 3 });
   });
 
+  it('still runs finalizers and gc callbacks while only its methods are held', () => {
+    // The addon holds the dispatcher weakly; once the Heap object (and its
+    // gc) were collected, finalizers were silently skipped.
+    const result = runNode(
+      `${prelude}
+      (async () => {
+        let heap = new Heap({ publish: false, thresholds: [3] });
+        const out = { finalized: 0, callbacks: 0 };
+        const type = heap.defineType('t', { finalize: () => out.finalized++ });
+        heap.gc.callbacks.push((phase) => { if (phase === 'stop') out.callbacks++; });
+        const { alloc, release, setRef } = heap;
+        const kept = [alloc(16, 0, type), alloc(16, 1, type)];
+        heap = null;
+        await collect();
+        release(kept[0]);
+        setRef(kept[1], 0, kept[1]);
+        release(kept[1]);
+        for (let i = 0; i < 4; i++) alloc(16, 1);  // an automatic collection frees the cycle
+        console.log(JSON.stringify(out));
+      })();`,
+      { flags: ['--expose-gc'] },
+    );
+    expectExit(result, 0);
+    expect(lastJson(result).finalized).toBe(2);
+    expect(lastJson(result).callbacks).toBeGreaterThan(0);
+  });
+
   it('is collected with its functions, many times over, without a crash', () => {
     const result = runNode(
       `${prelude}
@@ -256,6 +283,18 @@ describe('many heaps (issue 9.9)', () => {
         for (const name of ['alloc', 'release', 'refcount', 'getUint32', 'setRef', 'close', 'isClosed', 'publishNow', 'gcCollect']) {
           try { f[name](forged, ref, 0, ref); codes.push('none'); } catch (e) { codes.push(e.code); }
         }
+      }
+      // A copy of the addon loaded by hand has tables of its own: the heaps
+      // of one are not the other's.
+      const copy = require('node:path').join(require('node:os').tmpdir(), 'refheap-copy-' + process.pid + '.node');
+      require('node:fs').copyFileSync(${JSON.stringify(path.join(ROOT, 'build/Release/refheap.node'))}, copy);
+      const other = require(copy).heapFunctions;
+      require('node:fs').unlinkSync(copy);
+      const theirs = require(copy).createHeap();
+      for (let i = 0; i < 3; i++) other.alloc(theirs, 16);
+      for (const name of ['refcount', 'close', 'isClosed']) {
+        try { f[name](theirs, ref); codes.push('none'); } catch (e) { codes.push(e.code); }
+        try { other[name](heap, ref); codes.push('none'); } catch (e) { codes.push(e.code); }
       }
       const alive = f.refcount(heap, ref);
       f.close(heap);

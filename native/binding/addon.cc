@@ -3,6 +3,8 @@
 // (heap_functions.cc, gc_functions.cc).
 #include <napi.h>
 
+#include <chrono>
+
 #include "args.h"
 #include "errors.h"
 #include "heap_handle.h"
@@ -119,13 +121,25 @@ bool add_function(napi_env env, napi_value exports, const char* name, napi_callb
          define_value(env, exports, name, value);
 }
 
+// Different for every environment and every copy of the addon in the
+// process: the time, this copy's address and `salt` (on the thread's
+// stack), mixed.
+uint32_t table_seed(const void* salt) {
+  uint64_t x = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+               reinterpret_cast<uintptr_t>(&table_seed) ^ (reinterpret_cast<uintptr_t>(salt) << 7);
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return static_cast<uint32_t>(x);
+}
+
 }  // namespace
 
 // Plain Node-API (js_values.h): a worker terminated while it loads the addon
 // must not abort the process. A failure leaves the exports incomplete; the
 // worker is ending anyway.
 napi_value init(napi_env env, napi_value exports) {
-  auto* state = new AddonState();
+  auto* state = new AddonState(table_seed(&exports));
   if (napi_set_instance_data(env, state, finalize_state, nullptr) != napi_ok) {
     delete state;
     return nullptr;

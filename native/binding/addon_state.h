@@ -9,6 +9,8 @@
 namespace refheap::binding {
 
 struct AddonState {
+  explicit AddonState(uint32_t seed) : heaps(seed) {}
+
   Napi::FunctionReference error_class;  // RefheapError, registered by lib/native.ts
   HeapTable heaps;                      // heaps of this environment not yet finalized
 

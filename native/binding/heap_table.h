@@ -3,6 +3,9 @@
 // looks its token up here before anything is read through it, so an
 // External that names no live heap of this environment (another addon's,
 // or a copy of the addon loaded by hand) is refused instead of followed.
+// Each table starts its generations at its own `seed`, so another table's
+// tokens (another environment's, another copy's) name nothing here, but for
+// a chance of about 2^-32 each; even then they name a live heap.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +17,7 @@ struct HeapHandle;
 
 class HeapTable {
  public:
-  HeapTable() = default;
+  explicit HeapTable(uint32_t seed) : seed_(seed == 0 ? 1 : seed) {}
   ~HeapTable() { std::free(slots_); }
   HeapTable(const HeapTable&) = delete;
   HeapTable& operator=(const HeapTable&) = delete;
@@ -60,7 +63,7 @@ class HeapTable {
 
   struct Slot {
     HeapHandle* handle;   // nullptr while free
-    uint32_t generation;  // never 0: a token is never 0, nor any small number
+    uint32_t generation;  // never 0: a token is never 0, nor any number below 2^32
     uint32_t next_free;
   };
 
@@ -73,13 +76,16 @@ class HeapTable {
     if (grown == nullptr) return false;
     slots_ = static_cast<Slot*>(grown);
     for (uint64_t i = capacity_; i < capacity; i++) {
-      slots_[i] = Slot{nullptr, 1, i + 1 < capacity ? static_cast<uint32_t>(i + 1) : kNone};
+      uint32_t generation = static_cast<uint32_t>(seed_ + i * 0x9E3779B9u);
+      if (generation == 0) generation = 1;
+      slots_[i] = Slot{nullptr, generation, i + 1 < capacity ? static_cast<uint32_t>(i + 1) : kNone};
     }
     free_ = capacity_;
     capacity_ = static_cast<uint32_t>(capacity);
     return true;
   }
 
+  uint32_t seed_;
   Slot* slots_ = nullptr;
   uint32_t capacity_ = 0;
   uint32_t free_ = kNone;

@@ -54,7 +54,10 @@ Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block) {
   const size_t length = data_size(block);
   napi_value buffer;
   if (napi_create_external_arraybuffer(env, data_of(block), length, finalize_view, record, &buffer) != napi_ok) {
-    delete record;
+    // Node may have made the buffer before it failed, and would then still
+    // call finalize_view: the record is left to it, unlinked (a few bytes
+    // lost if it never comes, in a worker being terminated).
+    record->handle = nullptr;
     handle.heap.drop_view_later(block);  // undone at the next call, like a collected view
     if (!env.IsExceptionPending()) Napi::Error::New(env, "view: could not create an ArrayBuffer").ThrowAsJavaScriptException();
     return {};
