@@ -300,21 +300,47 @@ describe('callbacks', () => {
     expect(heap._verify()).toBe('');
   });
 
-  it('close() from a start callback: nothing is collected, no stop, later calls throw ERR_HEAP_CLOSED', () => {
+  it('close() from a start callback: nothing is collected, the stop still comes, later calls throw ERR_HEAP_CLOSED', () => {
     const heap = newHeap();
     const phases: string[] = [];
-    heap.gc.callbacks.push((phase) => {
-      phases.push(phase);
+    heap.gc.callbacks.push((phase, info) => {
+      phases.push(`${phase} ${info.collected}`);
       heap.close();
     });
     heap.gc.callbacks.push((phase) => phases.push(`second ${phase}`));
     pair(heap);
     expect(heap.gc.collect()).toBe(0);
-    expect(phases).toEqual(['start', 'second start']);
+    expect(phases).toEqual(['start 0', 'second start', 'stop 0', 'second stop']);
     expect(heap.closed).toBe(true);
     expectError(() => heap.gc.collect(), RefheapError, 'ERR_HEAP_CLOSED');
     expectError(() => heap.gc.getObjects(), RefheapError, 'ERR_HEAP_CLOSED');
     expectError(() => heap.alloc(8), RefheapError, 'ERR_HEAP_CLOSED');
+  });
+
+  it('a finalizer that closes the heap mid-collection: every start still has its stop, callbacks and channel alike (SPEC 6)', () => {
+    const heap = newHeap();
+    const Closer = heap.defineType('Closer', { finalize: () => heap.close() });
+    const phases: string[] = [];
+    heap.gc.callbacks.push((phase, info) => phases.push(`${phase} ${info.generation}`));
+    const published: string[] = [];
+    const onStart = (message: unknown) => (message as { heap: string }).heap === heap.name && published.push('start');
+    const onStop = (message: unknown) => (message as { heap: string }).heap === heap.name && published.push('stop');
+    diagnostics.subscribe('refheap:gc:start', onStart);
+    diagnostics.subscribe('refheap:gc:stop', onStop);
+    try {
+      const [a, b] = [heap.alloc(8, 1, Closer), heap.alloc(8, 1, Closer)];
+      heap.setRef(a, 0, b);
+      heap.setRef(b, 0, a);
+      heap.release(a);
+      heap.release(b);
+      heap.gc.collect(1);
+    } finally {
+      diagnostics.unsubscribe('refheap:gc:start', onStart);
+      diagnostics.unsubscribe('refheap:gc:stop', onStop);
+    }
+    expect(heap.closed).toBe(true);
+    expect(phases).toEqual(['start 1', 'stop 1']);
+    expect(published).toEqual(['start', 'stop']);
   });
 
   it('close() from a stop callback, and from a callback of an automatic collection', () => {
@@ -404,6 +430,18 @@ describe('debug output', () => {
     const t = selfCycle(heap);
     heap.gc.collect();
     expect(lines).toEqual([`gc: collectable <block ${hex(t)}>`]);
+  });
+
+  it('DEBUG_COLLECTABLE lines are whole for type names of any length, multi-byte ones too', () => {
+    const heap = newHeap();
+    const lines = capture(heap);
+    heap.gc.setDebug(DEBUG_COLLECTABLE);
+    for (const name of ['x'.repeat(300), '☃'.repeat(90), 'y'.repeat(5000)]) {
+      lines.length = 0;
+      const ref = selfCycle(heap, heap.defineType(name));
+      heap.gc.collect();
+      expect(lines).toEqual([`gc: collectable <${name} ${hex(ref)}>`]);
+    }
   });
 
   it('DEBUG_LEAK: collectable and uncollectable lines, and everything saved in garbage', () => {

@@ -15,12 +15,17 @@ constexpr uint32_t kListState = gc_bits::kTracked | gc_bits::kGenerationMask;
 constexpr uint32_t kCollectionState = gc_bits::kCollecting | gc_bits::kUnknown | gc_bits::kDeferred;
 
 std::string format(const char* pattern, ...) __attribute__((format(printf, 1, 2)));
+// Sized to the line, so a long type name never cuts it (or a character).
 std::string format(const char* pattern, ...) {
-  char line[256];
   va_list args;
   va_start(args, pattern);
-  std::vsnprintf(line, sizeof line, pattern, args);
+  va_list again;
+  va_copy(again, args);
+  const int length = std::vsnprintf(nullptr, 0, pattern, args);
   va_end(args);
+  std::string line(length > 0 ? static_cast<size_t>(length) : 0, '\0');
+  if (length > 0) std::vsnprintf(line.data(), line.size() + 1, pattern, again);
+  va_end(again);
   return line;
 }
 
@@ -406,7 +411,9 @@ uint64_t Collector::collect(unsigned generation) {
     debug_line(format("gc: done, %" PRIu64 " unreachable, %" PRIu64 " uncollectable, %.4fs elapsed",
                       info.collected + info.uncollectable, info.uncollectable, info.duration_ms / 1000));
   }
-  if (GcHooks* hooks = heap_.hooks(); hooks != nullptr && !heap_.closed()) hooks->collection_event(false, info);
+  // Every 'start' has its 'stop' (SPEC 6), also when JavaScript closed the
+  // heap meanwhile: the Operation keeps the heap, and its hooks, until we return.
+  if (GcHooks* hooks = heap_.hooks()) hooks->collection_event(false, info);
   collecting_ = false;
   if (!heap_.closed()) heap_.run_finalizers();  // those whose counts reached zero while we ran
   return info.collected + info.uncollectable;
