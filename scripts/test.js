@@ -35,15 +35,16 @@ mustRun(process.execPath, ['scripts/write-esm-entry.js']);
 let passed = 0;
 let failed = 0;
 
-// The core's tests print "core: N passed, M failed".
+// Each of the core's test programs prints "core: N passed, M failed".
 const core = run('make', ['-s', '-C', 'native/core', 'test'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 process.stdout.write(core.stdout);
-const coreCounts = /core: (\d+) passed, (\d+) failed/.exec(core.stdout);
-if (coreCounts) {
-  passed += Number(coreCounts[1]);
-  failed += Number(coreCounts[2]);
+let coreFailed = 0;
+for (const counts of core.stdout.matchAll(/core: (\d+) passed, (\d+) failed/g)) {
+  passed += Number(counts[1]);
+  coreFailed += Number(counts[2]);
 }
-if (core.status !== 0 && (!coreCounts || Number(coreCounts[2]) === 0)) failed += 1; // it crashed or did not build
+failed += coreFailed;
+if (core.status !== 0 && coreFailed === 0) failed += 1; // one crashed or did not build
 
 // vitest: read its counts from the JSON reporter.
 const report = path.join(os.tmpdir(), `refheap-vitest-${process.pid}.json`);

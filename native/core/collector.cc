@@ -127,8 +127,11 @@ void Collector::subtract_internal_refs(const std::vector<Block*>& blocks) {
       if (slots[i] == 0) continue;
       Block* target = heap_.resolve_bits(slots[i]);
       // A count JavaScript released on a slot's behalf can leave fewer counts
-      // than slots pointing in: never go below zero.
-      if (target != nullptr && has_gc_bit(target, gc_bits::kCollecting) && slotted(target)->gc_word > 0) {
+      // than slots pointing in: never go below zero. A block at the largest
+      // count is a root: the holds and garbage counts taken on unreachable
+      // blocks below could not be added to it without wrapping.
+      if (target != nullptr && has_gc_bit(target, gc_bits::kCollecting) && slotted(target)->gc_word > 0 &&
+          target->refcount < kMaxRefcount) {
         slotted(target)->gc_word--;
       }
     }
@@ -208,10 +211,7 @@ uint64_t Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generat
   // Those freed by their counts in the finalize phase have left already.
   const uint64_t collected = blocks.size();
   if (debug & debug_flags::kSaveAll) {
-    for (Block* block : blocks) {
-      block->refcount++;  // the garbage list's count (a deferred block's 0 becomes 1)
-      garbage_.push_back(heap_.ref_bits(block));
-    }
+    for (Block* block : blocks) add_to_garbage(block);
     survive(blocks, blocks.size(), generation);
     return collected;
   }
@@ -224,7 +224,7 @@ uint64_t Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generat
   for (size_t k = 0; k < count; k++) {
     Block* block = blocks[k];
     if (k + kPrefetchDistance < count) prefetch_targets(heap_, blocks[k + kPrefetchDistance]);
-    block->refcount++;
+    block->refcount++;  // below kMaxRefcount: unreachable (subtract_internal_refs), and counts only fell since
     SlotWord* slots = slots_of(block);
     for (uint32_t i = 0, n = slot_count(block); i < n; i++) {
       const SlotWord word = slots[i];
@@ -350,10 +350,7 @@ uint64_t Collector::collect(unsigned generation) {
     // kept alive through an uncollectable one too (CPython's SAVEALL rule).
     const bool save_all = (debug & debug_flags::kSaveAll) != 0;
     for (size_t i = 0; i < kept; i++) {
-      if (save_all || heap_.is_uncollectable(blocks[i])) {
-        blocks[i]->refcount++;
-        garbage_.push_back(heap_.ref_bits(blocks[i]));
-      }
+      if (save_all || heap_.is_uncollectable(blocks[i])) add_to_garbage(blocks[i]);
     }
     // Written after the collectable lines and the deletion, in CPython's
     // order; formatted now, while these blocks are certainly alive.
@@ -436,10 +433,35 @@ void Collector::unfreeze() {
   for (Block* block : frozen) track(block, kGenerations - 1);
 }
 
+// Lists an unreachable block in gc.garbage, with a count of its own (a
+// deferred block's 0 becomes 1; below kMaxRefcount, see delete_garbage). A
+// block listed already was found unreachable again because JavaScript
+// released the list's count: the list takes it again and lists it once, as
+// in CPython, where gc.garbage itself keeps its objects reachable.
+void Collector::add_to_garbage(Block* block) {
+  block->refcount++;
+  if (has_gc_bit(block, gc_bits::kGarbage)) return;
+  set_gc_bits(block, gc_bits::kGarbage);
+  garbage_count_++;
+  // Entries of freed blocks stay until they outnumber the live ones.
+  if (garbage_.size() >= 2 * garbage_count_ + 64) {
+    garbage_.erase(std::remove_if(garbage_.begin(), garbage_.end(), [this](uint64_t ref) { return listed(ref) == nullptr; }),
+                   garbage_.end());
+  }
+  garbage_.push_back(heap_.ref_bits(block));
+}
+
+// The live block an entry names; nullptr for a freed block's entry (also
+// when its address now holds a block that is not listed).
+Block* Collector::listed(uint64_t ref) const {
+  Block* block = heap_.resolve_bits(ref);
+  return block != nullptr && has_gc_bit(block, gc_bits::kGarbage) ? block : nullptr;
+}
+
 const std::vector<Block*>& Collector::garbage() const {
   live_garbage_.clear();
   for (uint64_t ref : garbage_) {
-    if (Block* block = heap_.resolve_bits(ref)) live_garbage_.push_back(block);
+    if (Block* block = listed(ref)) live_garbage_.push_back(block);
   }
   return live_garbage_;
 }
@@ -447,8 +469,18 @@ const std::vector<Block*>& Collector::garbage() const {
 uint64_t Collector::clear_garbage() {
   std::vector<uint64_t> refs;
   refs.swap(garbage_);
-  uint64_t released = 0;
+  // Unlisted first, all of them: the releases below run finalizers, which
+  // may collect and list blocks again.
+  std::vector<uint64_t> live;
   for (uint64_t ref : refs) {
+    if (Block* block = listed(ref)) {
+      clear_gc_bits(block, gc_bits::kGarbage);
+      live.push_back(ref);
+    }
+  }
+  garbage_count_ -= live.size();
+  uint64_t released = 0;
+  for (uint64_t ref : live) {
     // Resolved one at a time: a release may run a finalizer that frees others.
     Block* block = heap_.resolve_bits(ref);
     if (block == nullptr || block->refcount == 0) continue;
@@ -463,6 +495,7 @@ void Collector::forget_all() {
   collecting_list_.clear();
   unfinalized_.clear();
   garbage_.clear();
+  garbage_count_ = 0;
   live_garbage_.clear();
 }
 

@@ -48,6 +48,7 @@
 #include <string>
 #include <vector>
 
+#include "block.h"
 #include "types.h"
 
 namespace refheap {
@@ -117,6 +118,13 @@ class Collector {
   void note_tracked_free() {
     if (counts_[0] > 0) counts_[0]--;
   }
+  // A block is freed: it leaves gc.garbage (its entry goes at a compaction).
+  void note_freed(Block* block) {
+    if (has_gc_bit(block, gc_bits::kGarbage)) {
+      clear_gc_bits(block, gc_bits::kGarbage);
+      garbage_count_--;
+    }
+  }
 
   // Collects `generation` and the younger ones; the unreachable blocks found
   // (collected + uncollectable). 0 when a collection is already running.
@@ -137,6 +145,8 @@ class Collector {
   // count on one itself, and then the block is freed behind the list's back.
   // (A reference to a list rebuilt by each call, as the list was before.)
   const std::vector<Block*>& garbage() const;
+  // How many blocks garbage() would list, in O(1) (the statistics page asks often).
+  uint64_t garbage_count() const { return garbage_count_; }
   uint64_t clear_garbage();
 
   const std::vector<Block*>& generation(unsigned g) const { return generations_[g]; }
@@ -161,12 +171,18 @@ class Collector {
   std::string block_line(const char* kind, const Block* block) const;
   void write_block_lines(const char* kind, const std::vector<Block*>& blocks, size_t begin, size_t end);
   void debug_line(const std::string& line);
+  void add_to_garbage(Block* block);
+  Block* listed(uint64_t ref) const;
 
   Heap& heap_;
   std::array<std::vector<Block*>, kGenerations + 1> generations_;
   std::vector<Block*> collecting_list_;  // the blocks of the collection under way
   std::vector<uint64_t> unfinalized_;    // refs whose finalizers could not be called, holding the call's count
-  std::vector<uint64_t> garbage_;        // refs, not pointers (see garbage()); the heap holds one count on each
+  // Refs, not pointers (see garbage()); each entry holds one count on its
+  // block, except those marked kUncounted (the count was at kMaxRefcount).
+  // An entry whose block was freed stays until the list is compacted.
+  std::vector<uint64_t> garbage_;
+  uint64_t garbage_count_ = 0;  // entries whose block is alive: the blocks marked kGarbage
   mutable std::vector<Block*> live_garbage_;  // what garbage() returns
   std::array<uint64_t, kGenerations> counts_ = {0, 0, 0};
   std::array<GenerationStats, kGenerations> stats_;

@@ -30,11 +30,25 @@ constexpr size_t kMaxDataBytes = size_t{1} << 30;
 constexpr size_t kMaxSlots = size_t{1} << 24;
 constexpr uint32_t kMaxTypes = 256;   // type ids are 0..255: they live in one header byte
 
+// A block's count is 32 bits; retain() refuses to go past this. A core test
+// build lowers it (-DREFHEAP_MAX_REFCOUNT=3) so that the paths that must not
+// wrap it (the collector's holds, gc.garbage's counts) run without 2^32
+// slots pointing at one block.
+#ifdef REFHEAP_MAX_REFCOUNT
+constexpr uint32_t kMaxRefcount = REFHEAP_MAX_REFCOUNT;
+#else
+constexpr uint32_t kMaxRefcount = UINT32_MAX;
+#endif
+
 // The live statistics page is refreshed at most this often while the heap
 // is busy; the clock is looked at once every kPageCheckOps calls from
 // JavaScript, which keeps the cost per call to a decrement.
 constexpr uint64_t kPagePublishIntervalNs = 10'000'000;  // 10 ms
 constexpr uint32_t kPageCheckOps = 256;
+// A refresh that takes longer waits this many times its own cost before
+// the next, so the page never takes more than about a tenth of a busy
+// heap's time, however large its statistics are to gather.
+constexpr uint64_t kPageCostShare = 10;
 
 // A block freed by its count inside a finalizer has its own finalizer run
 // at once, nested in that one, as CPython's dealloc path runs __del__; up to

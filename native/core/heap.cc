@@ -12,6 +12,12 @@ namespace {
 
 constexpr double kRefLimit = 4503599627370496.0;  // 2^52: above any ref
 
+uint64_t coarse_now_ns() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
+}
+
 size_t allocated_size(const Block* block) {
   return is_large(block) ? block_bytes_needed(data_size(block), slot_count(block))
                          : pool_of(block)->block_size;
@@ -145,7 +151,7 @@ uint64_t Heap::ref_bits(const Block* block) const {
 }
 
 Status Heap::retain(Block* block) {
-  if (block->refcount == UINT32_MAX) return Status::kRefcountOverflow;
+  if (block->refcount >= kMaxRefcount) return Status::kRefcountOverflow;
   // A block waiting at count 0 (pinned by a view, or its finalizer queued)
   // that is counted again is alive again: on a generation list, where the
   // collector can see the cycles through it.
@@ -237,7 +243,7 @@ Heap::Finalized Heap::finalize(Block* block) {
   block->flags |= block_flags::kFinalized;
   // The call's count. A count at its maximum has nothing to fear from the
   // call: the finalizer runs without one.
-  const bool held = block->refcount != UINT32_MAX;
+  const bool held = block->refcount < kMaxRefcount;
   if (held) block->refcount++;
   finalizing_.push_back(block);
   const bool called = hooks_ == nullptr || hooks_->run_finalizer(block);
@@ -268,6 +274,7 @@ void Heap::count_freed(Block* block) {
     // Counted here, not in untrack: a block queued for its finalizer leaves
     // its list then, and is not freed if the finalizer resurrects it.
     collector_.note_tracked_free();
+    collector_.note_freed(block);
     clear_gc_bits(block, gc_bits::kStateMask);  // the free walk uses the slot count as its cursor
   }
 }
@@ -407,7 +414,7 @@ HeapStats Heap::stats() const {
   s.gc.thresholds = collector_.thresholds;
   s.gc.generations = collector_.stats();
   s.gc.frozen = collector_.freeze_count();
-  s.gc.garbage = collector_.garbage().size();
+  s.gc.garbage = collector_.garbage_count();
   s.gc.pauses = collector_.pauses();
   return s;
 }
@@ -432,12 +439,13 @@ void Heap::publish_now() {
 
 void Heap::page_tick() {
   ops_until_page_check_ = kPageCheckOps;
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-  const uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
-  if (now_ns - last_publish_ns_ < kPagePublishIntervalNs) return;
-  last_publish_ns_ = now_ns;
+  const uint64_t start_ns = coarse_now_ns();
+  if (start_ns < next_publish_ns_) return;
   publish_now();
+  // Spaced by its cost (the coarse clock's few milliseconds are precise
+  // enough for the refreshes that matter, the slow ones).
+  const uint64_t end_ns = coarse_now_ns();
+  next_publish_ns_ = end_ns + page_refresh_gap_ns(end_ns - start_ns);
 }
 
 std::vector<Block*> Heap::referrers(const std::vector<Block*>& targets) const {

@@ -252,7 +252,7 @@ class Heap {
   uint64_t frees_ = 0;
   std::unique_ptr<StatsPage> page_;
   int64_t ops_until_page_check_ = kPageCheckOps;
-  uint64_t last_publish_ns_ = 0;  // CLOCK_MONOTONIC_COARSE
+  uint64_t next_publish_ns_ = 0;  // CLOCK_MONOTONIC_COARSE; page_tick() publishes from then on
 };
 
 }  // namespace refheap

@@ -39,9 +39,15 @@
 #include <string>
 #include <vector>
 
+#include "config.h"
 #include "stats_fields.h"
 
 namespace refheap {
+
+// The time from the end of a refresh that cost `cost_ns` to the next one.
+inline uint64_t page_refresh_gap_ns(uint64_t cost_ns) {
+  return cost_ns > kPagePublishIntervalNs / kPageCostShare ? cost_ns * kPageCostShare : kPagePublishIntervalNs;
+}
 
 constexpr char kPageMagic[8] = {'r', 'e', 'f', 'h', 'e', 'a', 'p', 'S'};
 constexpr uint32_t kPageVersion = 1;

@@ -66,6 +66,7 @@ constexpr uint32_t kTracked = uint32_t{1} << 27;     // on its generation's list
 constexpr uint32_t kCollecting = uint32_t{1} << 28;  // in the collection under way
 constexpr uint32_t kUnknown = uint32_t{1} << 29;     // not yet found reachable (gc_word: its index)
 constexpr uint32_t kDeferred = uint32_t{1} << 30;    // count reached zero while collecting
+constexpr uint32_t kGarbage = uint32_t{1} << 31;     // listed in gc.garbage (counted there in O(1))
 constexpr uint32_t kStateMask = ~kSlotCountMask;
 }  // namespace gc_bits
 

@@ -374,6 +374,15 @@ std::string Heap::verify() const {
     if (listed.contains(block)) return "a block under collection is on a generation list";
     if (!has_gc_bit(block, gc_bits::kCollecting)) return "a block under collection is not marked so";
   }
+  // gc.garbage: its O(1) count is the blocks marked listed, each named once.
+  uint64_t marked_garbage = 0;
+  for (const Block* block : live) marked_garbage += has_gc_bit(block, gc_bits::kGarbage);
+  PointerSet in_garbage(marked_garbage);
+  for (const Block* block : collector_.garbage()) {
+    if (!in_garbage.insert(block).second) return "gc.garbage names a block twice";
+  }
+  if (in_garbage.size() != marked_garbage) return problem("blocks marked as in gc.garbage", in_garbage.size(), marked_garbage);
+  if (collector_.garbage_count() != marked_garbage) return problem("gc.garbage count", marked_garbage, collector_.garbage_count());
   uint64_t unexplained = 0;
   for (Block* block : live) {
     if (!is_slotted(block)) continue;
@@ -424,7 +433,7 @@ std::string Heap::verify() const {
   }
   for (const Block* block : collector_.garbage()) ++*held.insert(block).first;
   for (const Block* block : finalizing_) {
-    if (block->refcount != UINT32_MAX) ++*held.insert(block).first;  // the count finalize() holds for the call
+    if (block->refcount < kMaxRefcount) ++*held.insert(block).first;  // the count finalize() holds for the call
   }
   for (Block* block : live) {
     const uint64_t* found = held.find(block);

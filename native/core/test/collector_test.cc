@@ -1037,3 +1037,79 @@ TEST(gc_random_graph_frees_exactly_the_unreachable_blocks) {
   CHECK_EQ(rec.finalized.size(), fin_blocks);
   CHECK_CONSISTENT(heap);
 }
+
+// gc.garbage is counted in O(1) (the statistics page reads it on every
+// refresh): the count follows blocks freed behind the list's back, and a
+// block found unreachable again while listed is listed once.
+TEST(gc_garbage_count_follows_frees_and_lists_each_block_once) {
+  Heap heap;
+  heap.gc().enabled = false;
+  const uint32_t legacy = new_type(heap, "Legacy", false, true);
+  std::vector<Block*> kept;
+  for (int i = 0; i < 1000; i++) {
+    Block* b = node(heap, 1, legacy);
+    link(heap, b, 0, b);
+    heap.release(b);
+    kept.push_back(b);
+  }
+  CHECK_EQ(heap.gc().collect(2), 1000u);
+  CHECK_EQ(heap.gc().garbage_count(), 1000u);
+  CHECK_EQ(heap.stats().gc.garbage, 1000u);
+  // JavaScript releases the list's count and the slot's: freed behind the list.
+  for (int i = 0; i < 999; i++) {
+    link(heap, kept[i], 0, nullptr);
+    heap.release(kept[i]);
+  }
+  CHECK_EQ(heap.gc().garbage_count(), 1u);
+  CHECK_EQ(heap.gc().garbage().size(), 1u);
+  CHECK_CONSISTENT(heap);
+  // The last one loses the list's count only: unreachable again, listed once.
+  Block* last = kept[999];
+  heap.release(last);
+  CHECK_EQ(last->refcount, 1u);
+  CHECK_EQ(heap.gc().collect(2), 1u);
+  CHECK_EQ(heap.gc().garbage_count(), 1u);
+  CHECK(heap.gc().garbage().size() == 1 && heap.gc().garbage()[0] == last);
+  CHECK_EQ(last->refcount, 2u);  // the list took its count again
+  CHECK_CONSISTENT(heap);
+  // Many rounds of listing and freeing: the entries of freed blocks go.
+  for (int round = 0; round < 2000; round++) {
+    Block* b = node(heap, 1, legacy);
+    link(heap, b, 0, b);
+    heap.release(b);
+    heap.gc().collect(0);
+    link(heap, b, 0, nullptr);
+    heap.release(b);
+  }
+  CHECK_EQ(heap.gc().garbage_count(), 1u);
+  CHECK_CONSISTENT(heap);
+  link(heap, last, 0, nullptr);
+  CHECK_EQ(heap.gc().clear_garbage(), 1u);
+  CHECK_EQ(heap.gc().garbage_count(), 0u);
+  CHECK_EQ(live(heap), 0u);
+  CHECK_CONSISTENT(heap);
+}
+
+TEST(gc_saveall_garbage_is_counted_and_cleared) {
+  Heap heap;
+  heap.gc().enabled = false;
+  heap.gc().debug = debug_flags::kSaveAll;
+  for (int i = 0; i < 10; i++) {
+    Block* a = node(heap);
+    Block* b = node(heap);
+    link(heap, a, 0, b);
+    link(heap, b, 0, a);
+    heap.release(a);
+    heap.release(b);
+  }
+  CHECK_EQ(heap.gc().collect(2), 20u);
+  CHECK_EQ(heap.gc().garbage_count(), 20u);
+  CHECK_EQ(heap.stats().gc.garbage, 20u);
+  CHECK_CONSISTENT(heap);
+  heap.gc().debug = 0;
+  CHECK_EQ(heap.gc().clear_garbage(), 20u);
+  CHECK_EQ(heap.gc().garbage_count(), 0u);
+  CHECK_EQ(heap.gc().collect(2), 20u);
+  CHECK_EQ(live(heap), 0u);
+  CHECK_CONSISTENT(heap);
+}

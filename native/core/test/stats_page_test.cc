@@ -263,3 +263,17 @@ TEST(page_writer_survives_what_others_write_into_its_file) {
 }
 
 }  // namespace refheap::testing
+
+namespace refheap::testing {
+
+// A refresh waits the interval, or ten times its own cost when that is
+// longer: a heap whose statistics take long to gather is not refreshed
+// back to back.
+TEST(page_refreshes_are_spaced_by_their_cost) {
+  CHECK_EQ(page_refresh_gap_ns(0), kPagePublishIntervalNs);
+  CHECK_EQ(page_refresh_gap_ns(kPagePublishIntervalNs / kPageCostShare), kPagePublishIntervalNs);
+  CHECK_EQ(page_refresh_gap_ns(15'000'000), 15'000'000 * kPageCostShare);
+  CHECK(page_refresh_gap_ns(kPagePublishIntervalNs) > kPagePublishIntervalNs);
+}
+
+}  // namespace refheap::testing

@@ -599,3 +599,24 @@ TEST(verify_catches_a_broken_collection_inside_a_finalizer) {
   heap.release(survivor);
   CHECK_CONSISTENT(heap);
 }
+
+// gc.garbage's O(1) count: the blocks marked listed, each named once.
+TEST(verify_catches_a_wrong_garbage_count) {
+  Heap heap;
+  heap.gc().enabled = false;
+  const uint32_t legacy = new_type(heap, "Legacy", false, true);
+  Block* kept = node(heap, 1, legacy);
+  link(heap, kept, 0, kept);
+  heap.release(kept);
+  Block* other = node(heap);
+  CHECK_EQ(heap.gc().collect(2), 1u);
+  CHECK_EQ(heap.gc().garbage_count(), 1u);
+  CHECK_CONSISTENT(heap);
+  CHECK_CORRUPTION(heap, slotted(other)->slot_word, slotted(other)->slot_word | gc_bits::kGarbage,
+                   "blocks marked as in gc.garbage: expected 1, found 2");
+  CHECK_CORRUPTION(heap, slotted(kept)->slot_word, slotted(kept)->slot_word & ~gc_bits::kGarbage,
+                   "gc.garbage count: expected 0, found 1");
+  link(heap, kept, 0, nullptr);
+  heap.gc().clear_garbage();
+  heap.release(other);
+}
