@@ -6,7 +6,7 @@
  * functions of its own. Argument checks and errors happen in the addon
  * (native/binding).
  */
-import { layout, NativeHeap, statsFields, type Ref, type TypeId } from './native';
+import { collectorConstants, layout, NativeHeap, statsFields, type Ref, type TypeId } from './native';
 import { invalidArgType, outOfRange, RefheapError } from './errors';
 import { formatMallocStats } from './malloc-report';
 import { buildStats, type HeapStats } from './stats';
@@ -26,8 +26,8 @@ export interface HeapOptions {
   publish?: boolean;
 }
 
-const DEFAULT_THRESHOLDS: [number, number, number] = [700, 10, 10];
-const MAX_THRESHOLD = 2 ** 31 - 1;
+const DEFAULT_THRESHOLDS = collectorConstants.defaultThresholds;
+const MAX_THRESHOLD = collectorConstants.maxThreshold;
 
 function checkThresholds(value: unknown): [number, number, number] {
   if (value === undefined) return [...DEFAULT_THRESHOLDS];

@@ -92,6 +92,19 @@ export interface Layout {
   maxTypes: number;
   /** How deep finalizers of blocks freed inside finalizers nest before they wait (config.h). */
   maxNestedFinalizers: number;
+  /** allocMany: the most blocks one call makes. */
+  maxBatch: number;
+  /** A ref: tag, granule and slot fields, low bits to high (block.h). */
+  ref: { tagBits: number; granuleBits: number; slotBits: number; granuleShift: number; slotShift: number };
+}
+
+/** The collector's settings and limits (config.h, collector.h). */
+export interface CollectorConstants {
+  generations: number;
+  defaultThresholds: [number, number, number];
+  maxThreshold: number;
+  /** The values of Python's gc.DEBUG_* constants. */
+  debugFlags: { stats: number; collectable: number; uncollectable: number; saveAll: number; leak: number };
 }
 
 /** The statistics page's header, defined once in native/core/stats_page.h. */
@@ -121,6 +134,7 @@ interface Addon {
   heapFunctions: HeapFunctions;
   setErrorClass(errorClass: typeof RefheapError): void;
   layout: Layout;
+  collector: CollectorConstants;
   /** What each value of `stats()` is: its path in HeapStats. */
   statsFields: StatsField[];
   statsPageLayout: StatsPageLayout;
@@ -132,6 +146,7 @@ const addon = load(path.join(__dirname, '..')) as Addon;
 addon.setErrorClass(RefheapError);
 
 export const layout: Readonly<Layout> = addon.layout;
+export const collectorConstants: Readonly<CollectorConstants> = addon.collector;
 export const statsFields: readonly StatsField[] = addon.statsFields;
 export const statsPageLayout: Readonly<StatsPageLayout> = addon.statsPageLayout;
 export const nativeNoop = addon.noop;

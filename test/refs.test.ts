@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Heap, RefheapError } from '../lib/index';
+import { layout } from '../lib/native';
 import { expectConsistent, expectError, seededRandom, snapshot } from './helpers';
 
 const heaps: Heap[] = [];
@@ -60,6 +61,31 @@ function allocMixed(heap: Heap, count: number): Map<number, { size: number; slot
   for (const ref of heap.allocMany(100, 24, 1)) blocks.set(ref, { size: 24, slots: 1 });
   return blocks;
 }
+
+describe('the ref layout the addon exports (layout.ref)', () => {
+  it('takes apart the refs the core makes: one slot per arena, granules a block apart, a 16-bit tag', () => {
+    const heap = new Heap();
+    const { tagBits, granuleBits, slotBits, granuleShift, slotShift } = layout.ref;
+    expect([granuleShift, slotShift]).toEqual([tagBits, tagBits + granuleBits]);
+    expect(slotShift + slotBits).toBeLessThanOrEqual(53);
+    const field = (ref: number, shift: number, bits: number) => Math.floor(ref / 2 ** shift) % 2 ** bits;
+    const refs = Array.from({ length: 100 }, () => heap.alloc(layout.granule - layout.blockHeaderSize));
+    const slots = new Set(refs.map((ref) => field(ref, slotShift, slotBits)));
+    expect(slots.size).toBe(1); // one arena
+    expect([...slots][0]).toBeGreaterThan(0);
+    const granules = refs.map((ref) => field(ref, granuleShift, granuleBits)).sort((a, b) => a - b);
+    for (let i = 1; i < granules.length; i++) expect(granules[i] - granules[i - 1]).toBeGreaterThanOrEqual(1);
+    expect(granules[granules.length - 1]).toBeLessThan(layout.arenaSize / layout.granule);
+    // Rebuilt from its fields, a ref is itself; with another tag it names nothing.
+    for (const ref of refs) {
+      const tag = field(ref, 0, tagBits);
+      const rebuilt = field(ref, slotShift, slotBits) * 2 ** slotShift + field(ref, granuleShift, granuleBits) * 2 ** granuleShift + tag;
+      expect(rebuilt).toBe(ref);
+      expectError(() => heap.sizeOf(ref - tag + ((tag + 1) % 2 ** tagBits)), RefheapError, 'ERR_INVALID_REF');
+    }
+    heap.close();
+  });
+});
 
 describe('live refs', () => {
   it('are distinct positive safe integers below 2^52, and each resolves to its own block', () => {

@@ -96,6 +96,17 @@ napi_value stats_page_layout(napi_env env) {
   return made && define_value(env, out, "offsets", at) ? out : nullptr;
 }
 
+// How a ref is put together (block.h): slot, granule and tag fields, low to high.
+napi_value ref_layout(napi_env env) {
+  napi_value out = new_object(env);
+  const bool made = out != nullptr && define_value(env, out, "tagBits", number_value(env, kRefTagBits)) &&
+                    define_value(env, out, "granuleBits", number_value(env, kRefGranuleBits)) &&
+                    define_value(env, out, "slotBits", number_value(env, kRefSlotBits)) &&
+                    define_value(env, out, "granuleShift", number_value(env, kRefGranuleShift)) &&
+                    define_value(env, out, "slotShift", number_value(env, kRefSlotShift));
+  return made ? out : nullptr;
+}
+
 // The block layout, for JavaScript that needs offsets (tests, a future
 // fast path): defined once in the core, read from here.
 napi_value layout(napi_env env) {
@@ -107,11 +118,32 @@ napi_value layout(napi_env env) {
                     define_value(env, out, "poolHeaderSize", number_value(env, kPoolHeaderSize)) &&
                     define_value(env, out, "blockHeaderSize", number_value(env, sizeof(BlockHeader))) &&
                     define_value(env, out, "slottedHeaderSize", number_value(env, sizeof(SlottedHeader))) &&
-                    define_value(env, out, "slotSize", number_value(env, sizeof(Block*))) &&
+                    define_value(env, out, "slotSize", number_value(env, sizeof(SlotWord))) &&
                     define_value(env, out, "maxDataBytes", number_value(env, kMaxDataBytes)) &&
                     define_value(env, out, "maxSlots", number_value(env, kMaxSlots)) &&
                     define_value(env, out, "maxTypes", number_value(env, kMaxTypes)) &&
-                    define_value(env, out, "maxNestedFinalizers", number_value(env, kMaxNestedFinalizers));
+                    define_value(env, out, "maxNestedFinalizers", number_value(env, kMaxNestedFinalizers)) &&
+                    define_value(env, out, "maxBatch", number_value(env, kMaxBatch)) &&
+                    define_value(env, out, "ref", ref_layout(env));
+  return made ? out : nullptr;
+}
+
+// The collector's settings and their limits (SPEC section 6).
+napi_value collector_constants(napi_env env) {
+  napi_value out = new_object(env);
+  napi_value flags = new_object(env);
+  const double thresholds[] = {static_cast<double>(kDefaultThresholds[0]), static_cast<double>(kDefaultThresholds[1]),
+                               static_cast<double>(kDefaultThresholds[2])};
+  const bool made = out != nullptr && flags != nullptr &&
+                    define_value(env, flags, "stats", number_value(env, debug_flags::kStats)) &&
+                    define_value(env, flags, "collectable", number_value(env, debug_flags::kCollectable)) &&
+                    define_value(env, flags, "uncollectable", number_value(env, debug_flags::kUncollectable)) &&
+                    define_value(env, flags, "saveAll", number_value(env, debug_flags::kSaveAll)) &&
+                    define_value(env, flags, "leak", number_value(env, debug_flags::kLeak)) &&
+                    define_value(env, out, "generations", number_value(env, kGenerations)) &&
+                    define_value(env, out, "defaultThresholds", number_array(env, thresholds, kGenerations)) &&
+                    define_value(env, out, "maxThreshold", number_value(env, kMaxThreshold)) &&
+                    define_value(env, out, "debugFlags", flags);
   return made ? out : nullptr;
 }
 
@@ -152,6 +184,7 @@ napi_value init(napi_env env, napi_value exports) {
                     define_value(env, exports, "heapFunctions", heap_functions) &&
                     add_function(env, exports, "setErrorClass", callback<set_error_class>) &&
                     define_value(env, exports, "layout", layout(env)) &&
+                    define_value(env, exports, "collector", collector_constants(env)) &&
                     define_value(env, exports, "statsFields", stats_field_list(env)) &&
                     define_value(env, exports, "statsPageLayout", stats_page_layout(env)) &&
                     add_function(env, exports, "noop", callback<noop>);

@@ -9,7 +9,6 @@
 namespace refheap::binding {
 namespace {
 
-constexpr uint64_t kMaxThreshold = (uint64_t{1} << 31) - 1;
 constexpr uint64_t kMaxSafeInteger = (uint64_t{1} << 53) - 1;
 constexpr uint64_t kOldest = kGenerations - 1;
 
@@ -111,15 +110,9 @@ Napi::Value clear_garbage(HeapHandle& h, const Arguments& info) {
 }
 
 Napi::Value get_objects(HeapHandle& h, const Arguments& info) {
-  const Collector& gc = h.heap.gc();
-  if (info[0].IsUndefined() || info[0].IsNull()) {
-    std::vector<Block*> all;
-    for (unsigned g = 0; g < kGenerations; g++) all.insert(all.end(), gc.generation(g).begin(), gc.generation(g).end());
-    return ref_array(info.Env(), refs_of(h.heap, all));
-  }
-  uint64_t generation;
-  if (!read_integer(info, 0, "generation", kOldest, &generation)) return {};
-  return ref_array(info.Env(), refs_of(h.heap, gc.generation(static_cast<unsigned>(generation))));
+  uint64_t generation = Collector::kAllGenerations;
+  if (!(info[0].IsUndefined() || info[0].IsNull()) && !read_integer(info, 0, "generation", kOldest, &generation)) return {};
+  return ref_array(info.Env(), refs_of(h.heap, h.heap.gc().objects(static_cast<unsigned>(generation))));
 }
 
 Napi::Value get_referrers(HeapHandle& h, const Arguments& info) {
@@ -131,15 +124,7 @@ Napi::Value get_referrers(HeapHandle& h, const Arguments& info) {
 Napi::Value get_referents(HeapHandle& h, const Arguments& info) {
   std::vector<Block*> sources;
   if (!read_ref_list(info, 0, h.heap, &sources)) return {};
-  std::vector<Block*> out;
-  for (Block* source : sources) {
-    for (uint32_t s = 0; s < slot_count(source); s++) {
-      Block* target = nullptr;
-      h.heap.get_ref(source, s, &target);
-      if (target != nullptr) out.push_back(target);
-    }
-  }
-  return ref_array(info.Env(), refs_of(h.heap, out));
+  return ref_array(info.Env(), refs_of(h.heap, h.heap.referents(sources)));
 }
 
 Napi::Value is_tracked(HeapHandle& h, const Arguments& info) {
@@ -151,7 +136,7 @@ Napi::Value is_tracked(HeapHandle& h, const Arguments& info) {
 Napi::Value is_finalized(HeapHandle& h, const Arguments& info) {
   Block* block;
   if (!read_ref(info, 0, h.heap, &block)) return {};
-  return Napi::Boolean::New(info.Env(), (block->flags & block_flags::kFinalized) != 0);
+  return Napi::Boolean::New(info.Env(), is_finalized(block));
 }
 
 Napi::Value freeze(HeapHandle& h, const Arguments& info) {

@@ -20,7 +20,6 @@ namespace {
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "scalar access assumes a little-endian host");
 
 constexpr uint64_t kZero = 0;
-constexpr uint64_t kMaxCount = uint64_t{1} << 27;  // allocMany: a Float64Array of at most 1 GiB
 
 // A result array could not be made: its memory was refused (an error), or
 // Node-API refused (a worker being terminated: nothing to throw into).
@@ -53,7 +52,7 @@ Napi::Value alloc(HeapHandle& h, const Arguments& info) {
 
 Napi::Value alloc_many(HeapHandle& h, const Arguments& info) {
   uint64_t count, size, slots, type;
-  if (!read_integer(info, 0, "count", kMaxCount, &count)) return {};
+  if (!read_integer(info, 0, "count", kMaxBatch, &count)) return {};
   if (!read_integer(info, 1, "size", kMaxDataBytes, &size)) return {};
   if (!read_integer(info, 2, "slots", kMaxSlots, &slots, &kZero)) return {};
   if (!read_integer(info, 3, "type", kMaxTypes - 1, &type, &kZero)) return {};

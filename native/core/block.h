@@ -10,7 +10,23 @@
 
 namespace refheap {
 
+// A ref names a block: slot:20 | granule:16 | tag:16 (config.h), the
+// registry slot of its mapping, the granule where the block starts inside
+// it, and the tag the block had when the ref was made. Only these functions
+// take a ref apart or put one together.
+constexpr unsigned kRefGranuleShift = kRefTagBits;
+constexpr unsigned kRefSlotShift = kRefTagBits + kRefGranuleBits;
+inline uint32_t ref_slot(uint64_t ref) { return static_cast<uint32_t>(ref >> kRefSlotShift); }
+inline uint32_t ref_granule(uint64_t ref) {
+  return static_cast<uint32_t>(ref >> kRefGranuleShift) & ((uint32_t{1} << kRefGranuleBits) - 1);
+}
+inline uint16_t ref_tag(uint64_t ref) { return static_cast<uint16_t>(ref & ((uint32_t{1} << kRefTagBits) - 1)); }
+inline uint64_t compose_ref(uint64_t slot, uint64_t granule, uint64_t tag) {
+  return slot << kRefSlotShift | granule << kRefGranuleShift | tag;
+}
+
 inline bool is_slotted(const Block* b) { return (b->flags & block_flags::kSlotted) != 0; }
+inline bool is_finalized(const Block* b) { return (b->flags & block_flags::kFinalized) != 0; }
 inline bool is_large(const Block* b) { return (b->flags & block_flags::kLarge) != 0; }
 inline bool is_allocated(const Block* b) { return (b->flags & block_flags::kAllocated) != 0; }
 

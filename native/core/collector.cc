@@ -106,10 +106,6 @@ void Collector::gather(unsigned generation) {
 
 
 namespace {
-#ifndef PREFETCH_D
-#define PREFETCH_D 8
-#endif
-constexpr size_t kPrefetchDistance = PREFETCH_D;
 inline void prefetch_targets(const Heap& heap, Block* block) {
   const SlotWord* slots = slots_of(block);
   for (uint32_t i = 0, n = slot_count(block); i < n; i++) heap.prefetch_bits(slots[i]);
@@ -282,7 +278,7 @@ bool Collector::run_finalizers(std::vector<Block*>& blocks, bool finalizers_due,
   }
   for (size_t i = 0; finalizers_due && i < blocks.size() && !heap_.closed(); i++) {
     Block* block = blocks[i];
-    if (block == nullptr || !heap_.has_finalizer(block) || (block->flags & block_flags::kFinalized) != 0) continue;
+    if (block == nullptr || !heap_.has_finalizer(block) || is_finalized(block)) continue;
     changed = true;
     const uint64_t ref = heap_.ref_bits(block);
     // It may free this block and others: their entries are nullptr then. A
@@ -341,7 +337,7 @@ uint64_t Collector::collect(unsigned generation) {
       Block* block = blocks[i];
       const bool keep = heap_.is_uncollectable(block);
       uncollectable_roots += keep;
-      finalizers_due |= heap_.has_finalizer(block) && (block->flags & block_flags::kFinalized) == 0;
+      finalizers_due |= heap_.has_finalizer(block) && !is_finalized(block);
       slotted(block)->gc_word = keep ? 1 : 0;
       clear_gc_bits(block, gc_bits::kUnknown);
     }
@@ -456,6 +452,14 @@ void Collector::add_to_garbage(Block* block) {
 Block* Collector::listed(uint64_t ref) const {
   Block* block = heap_.resolve_bits(ref);
   return block != nullptr && has_gc_bit(block, gc_bits::kGarbage) ? block : nullptr;
+}
+
+std::vector<Block*> Collector::objects(unsigned g) const {
+  if (g != kAllGenerations) return generations_[g];
+  std::vector<Block*> all;
+  all.reserve(generations_[0].size() + generations_[1].size() + generations_[2].size());
+  for (unsigned i = 0; i < kGenerations; i++) all.insert(all.end(), generations_[i].begin(), generations_[i].end());
+  return all;
 }
 
 const std::vector<Block*>& Collector::garbage() const {

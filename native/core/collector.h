@@ -1,4 +1,4 @@
-// The generational cycle collector, after CPython's Modules/gcmodule.c.
+// The generational cycle collector, after CPython's Python/gc.c (3.11's Modules/gcmodule.c).
 //
 // Blocks with slots are "tracked": each sits on the list of one of three
 // generations (or the permanent one, after freeze()), its index on that list
@@ -60,10 +60,8 @@ constexpr uint64_t kStats = 1;
 constexpr uint64_t kCollectable = 2;
 constexpr uint64_t kUncollectable = 4;
 constexpr uint64_t kSaveAll = 32;
+constexpr uint64_t kLeak = kCollectable | kUncollectable | kSaveAll;
 }  // namespace debug_flags
-
-constexpr unsigned kGenerations = 3;
-constexpr unsigned kPermanentGeneration = 3;
 
 struct CollectionInfo {
   unsigned generation = 0;
@@ -106,7 +104,7 @@ class Collector {
 
   // Settings.
   bool enabled = true;
-  std::array<uint64_t, kGenerations> thresholds = {700, 10, 10};
+  std::array<uint64_t, kGenerations> thresholds = {kDefaultThresholds[0], kDefaultThresholds[1], kDefaultThresholds[2]};
   uint64_t debug = 0;  // debug_flags; any value is stored as given
 
   void track(Block* block, unsigned generation);
@@ -141,15 +139,18 @@ class Collector {
   void unfreeze();
   uint64_t freeze_count() const { return generations_[kPermanentGeneration].size(); }
 
-  // The blocks of garbage still live: JavaScript can release the heap's
+  // The blocks of gc.garbage still live: JavaScript can release the list's
   // count on one itself, and then the block is freed behind the list's back.
-  // (A reference to a list rebuilt by each call, as the list was before.)
+  // The list is rebuilt by each call, into a vector the collector keeps.
   const std::vector<Block*>& garbage() const;
   // How many blocks garbage() would list, in O(1) (the statistics page asks often).
   uint64_t garbage_count() const { return garbage_count_; }
   uint64_t clear_garbage();
 
   const std::vector<Block*>& generation(unsigned g) const { return generations_[g]; }
+  // gc.getObjects(): the blocks of generation g, or of 0..2 in order when g is kAllGenerations.
+  static constexpr unsigned kAllGenerations = kGenerations;
+  std::vector<Block*> objects(unsigned g) const;
   // The blocks of the collection under way (for Heap::verify; nullptr: left it).
   const std::vector<Block*>& collecting_list() const { return collecting_list_; }
   const std::array<uint64_t, kGenerations>& counts() const { return counts_; }

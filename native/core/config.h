@@ -29,6 +29,17 @@ constexpr size_t kSizeClasses = kSmallLimit / kGranule;
 constexpr size_t kMaxDataBytes = size_t{1} << 30;
 constexpr size_t kMaxSlots = size_t{1} << 24;
 constexpr uint32_t kMaxTypes = 256;   // type ids are 0..255: they live in one header byte
+// allocMany: blocks per call (its result, a Float64Array of refs, is then 1 GiB).
+constexpr uint64_t kMaxBatch = uint64_t{1} << 27;
+
+// The collector (SPEC section 6): CPython's thresholds, and its limit on them.
+constexpr unsigned kGenerations = 3;
+constexpr unsigned kPermanentGeneration = 3;  // where freeze() puts blocks, out of every collection
+constexpr uint64_t kDefaultThresholds[kGenerations] = {700, 10, 10};
+constexpr uint64_t kMaxThreshold = (uint64_t{1} << 31) - 1;
+// How many blocks ahead the collector's scans prefetch the blocks that slots
+// point at (measured: bench/native, RESULTS.md).
+constexpr size_t kPrefetchDistance = 8;
 
 // A block's count is 32 bits; retain() refuses to go past this. A core test
 // build lowers it (-DREFHEAP_MAX_REFCOUNT=3) so that the paths that must not

@@ -10,7 +10,7 @@
 namespace refheap {
 namespace {
 
-constexpr double kRefLimit = 4503599627370496.0;  // 2^52: above any ref
+constexpr double kRefLimit = static_cast<double>(uint64_t{1} << (kRefSlotBits + kRefGranuleBits + kRefTagBits));  // above any ref
 
 uint64_t coarse_now_ns() {
   timespec now;
@@ -147,7 +147,7 @@ Block* Heap::resolve(double ref) const {
 uint64_t Heap::ref_bits(const Block* block) const {
   const uint64_t slot = is_large(block) ? large_of(block)->slot : small_.slot_of(block);
   const uint64_t granule = is_large(block) ? 0 : small_.granule_of(block);
-  return slot << 32 | granule << 16 | block->tag;
+  return compose_ref(slot, granule, block->tag);
 }
 
 Status Heap::retain(Block* block) {
@@ -192,7 +192,7 @@ bool Heap::can_free_now(Block* block) {
   // Under collection: in the finalize phase it leaves the collection and
   // goes the ordinary way, as in CPython; otherwise the collector frees it.
   if (has_gc_bit(block, gc_bits::kCollecting) && !collector_.leave_on_zero(block)) return false;
-  if (has_finalizer(block) && (block->flags & block_flags::kFinalized) == 0) {
+  if (has_finalizer(block) && !is_finalized(block)) {
     if (is_slotted(block)) collector_.untrack(block);
     pending_finalizers_.push_back(ref_bits(block));
     return false;
@@ -214,7 +214,7 @@ void Heap::run_finalizers(size_t floor) {
     Block* block = resolve_bits(ref);
     // Queued twice (JavaScript retained and released it while it waited):
     // the first entry has run, and the block lives on or is gone.
-    if (block == nullptr || (block->flags & block_flags::kFinalized) != 0) continue;
+    if (block == nullptr || is_finalized(block)) continue;
     if (block->refcount > 0) {
       // Retained while it waited: not about to be freed after all. Its
       // finalizer runs when its count next reaches zero.
@@ -446,6 +446,17 @@ void Heap::page_tick() {
   // enough for the refreshes that matter, the slow ones).
   const uint64_t end_ns = coarse_now_ns();
   next_publish_ns_ = end_ns + page_refresh_gap_ns(end_ns - start_ns);
+}
+
+std::vector<Block*> Heap::referents(const std::vector<Block*>& sources) const {
+  std::vector<Block*> found;
+  for (Block* source : sources) {
+    const SlotWord* slots = slots_of(source);
+    for (uint32_t s = 0, n = slot_count(source); s < n; s++) {
+      if (Block* target = slots[s] != 0 ? resolve_bits(slots[s]) : nullptr) found.push_back(target);
+    }
+  }
+  return found;
 }
 
 std::vector<Block*> Heap::referrers(const std::vector<Block*>& targets) const {

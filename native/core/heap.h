@@ -77,10 +77,10 @@ class Heap {
   // Inline: the collector calls it for every slot it scans.
   Block* resolve_bits(uint64_t bits) const {
     MappingKind kind;
-    void* mapping = Registry::lookup(static_cast<uint32_t>(bits >> 32), id_, &kind);  // rejects 0 and >= 2^52
+    void* mapping = Registry::lookup(ref_slot(bits), id_, &kind);  // rejects 0 and >= 2^52
     if (mapping == nullptr) return nullptr;
-    const uint32_t granule = static_cast<uint32_t>(bits >> 16) & 0xffff;
-    const uint16_t tag = static_cast<uint16_t>(bits);
+    const uint32_t granule = ref_granule(bits);
+    const uint16_t tag = ref_tag(bits);
     if (kind == MappingKind::kLarge) return large_.resolve(static_cast<LargeBlock*>(mapping), granule, tag);
     return small_.resolve(static_cast<const Arena*>(mapping), granule, tag);
   }
@@ -89,14 +89,14 @@ class Heap {
   void prefetch_bits(uint64_t bits) const {
     const RegistryEntry* table = g_registry_table;
     if (bits == 0 || table == nullptr) return;
-    const RegistryEntry& entry = table[bits >> 32];
+    const RegistryEntry& entry = table[ref_slot(bits)];
     // Only this heap's mappings: another thread may free another heap's Arena.
     if (entry.owner.load(std::memory_order_relaxed) != id_) return;
     const uintptr_t word = entry.object.load(std::memory_order_relaxed);
     if (word == 0) return;
     uintptr_t address;
     if (word & 1) address = (word & ~uintptr_t{1}) + sizeof(LargeBlock);
-    else address = reinterpret_cast<const Arena*>(word)->base + (((bits >> 16) & 0xffff) << kGranuleShift);
+    else address = reinterpret_cast<const Arena*>(word)->base + (uintptr_t{ref_granule(bits)} << kGranuleShift);
     __builtin_prefetch(reinterpret_cast<const void*>(address), 1, 3);
   }
   uint64_t ref_bits(const Block* block) const;
@@ -137,6 +137,9 @@ class Heap {
   // Each tracked block of generations 0-2 with a slot pointing at one of
   // `targets`, once, in generation order.
   std::vector<Block*> referrers(const std::vector<Block*>& targets) const;
+  // The blocks the slots of `sources` point at, in slot order, duplicates
+  // kept, empty slots skipped (gc.getReferents).
+  std::vector<Block*> referents(const std::vector<Block*>& sources) const;
 
   Collector& gc() { return collector_; }
   const Collector& gc() const { return collector_; }
@@ -150,6 +153,13 @@ class Heap {
   // count, which it still holds, and it is not marked finalized.
   enum class Finalized { kGone, kSurvived, kNotCalled };
   Finalized finalize(Block* block);
+  // A count reached zero: free the block, or queue its finalizer, or (while
+  // a collection holds it) leave it to the collector.
+  void on_zero(Block* block);
+  // Runs the queued finalizers above `floor` in the queue (those the
+  // release that called it queued), or leaves them to the level above.
+  // The collector calls these two and finalize(): finalization is the heap's.
+  void run_finalizers(size_t floor = 0);
 
   // Views: JavaScript holds a pointer into the block's data, so the block
   // must outlive the view even if JavaScript releases the view's count
@@ -204,7 +214,6 @@ class Heap {
 
  private:
   friend struct HeapTestAccess;  // test/verify_test.cc corrupts the heap on purpose
-  friend class Collector;
 
   struct TypeInfo {
     std::string name;
@@ -212,17 +221,11 @@ class Heap {
     bool uncollectable;
   };
 
-  // A count reached zero: free the block, or queue its finalizer, or (while
-  // a collection holds it) leave it to the collector.
-  void on_zero(Block* block);
   // Whether `block`, whose count just reached zero, can be freed now.
   bool can_free_now(Block* block);
   void count_freed(Block* block);
   void free_block(Block* block);
   void free_cascade(Block* dying);
-  // Runs the queued finalizers above `floor` in the queue (those the
-  // release that called it queued), or leaves them to the level above.
-  void run_finalizers(size_t floor = 0);
   void release_memory();
   void page_tick();
 

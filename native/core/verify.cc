@@ -286,7 +286,7 @@ std::string Heap::verify() const {
   for (Block* block : live) {
     if (resolve(ref_of(block)) != block) return "a live block's ref does not resolve to it";
     if (block->type >= types_.size()) return problem("types defined, more than a block's type", types_.size(), block->type);
-    if ((block->flags & block_flags::kFinalized) != 0 && !has_finalizer(block)) {
+    if (is_finalized(block) && !has_finalizer(block)) {
       return "a block of a type without finalizer is marked finalized";
     }
     if (is_slotted(block) && (slot_count(block) == 0 || slot_count(block) > kMaxSlots)) {
@@ -320,7 +320,7 @@ std::string Heap::verify() const {
   PointerSet finalizing(finalizing_.size());
   for (const Block* block : finalizing_) {
     if (!alive.contains(block)) return "a finalizer runs on a block that is not live";
-    if ((block->flags & block_flags::kFinalized) == 0) return "a block whose finalizer runs is not marked finalized";
+    if (!is_finalized(block)) return "a block whose finalizer runs is not marked finalized";
     finalizing.insert(block);
   }
   PointerSet pending(pending_finalizers_.size());

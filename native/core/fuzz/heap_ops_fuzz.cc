@@ -141,7 +141,7 @@ class Fuzzer final : public GcHooks {
       trace("    finalizer %#" PRIx64 " could not be called\n", heap_->ref_bits(block));
       hook_actions_++;
       refused_.insert(heap_->ref_bits(block));
-      EXPECT((block->flags & block_flags::kFinalized) != 0, "a block is not marked finalized while its finalizer is called");
+      EXPECT(is_finalized(block), "a block is not marked finalized while its finalizer is called");
       return false;
     }
     finalizer(block);
@@ -152,7 +152,7 @@ class Fuzzer final : public GcHooks {
     trace("    finalizer %#" PRIx64 " (type %u)%s\n", ref, block->type, has_gc_bit(block, gc_bits::kCollecting) ? " by the collector" : "");
     EXPECT(heap_->resolve(static_cast<double>(ref)) == block, "a finalizer runs on a block that does not resolve");
     EXPECT(heap_->has_finalizer(block), "a finalizer runs on a block whose type has none");
-    EXPECT((block->flags & block_flags::kFinalized) != 0, "a block is not marked finalized while its finalizer runs");
+    EXPECT(is_finalized(block), "a block is not marked finalized while its finalizer runs");
     EXPECT(block->refcount > 0, "a block's count is zero while its finalizer runs");
     EXPECT(finalized_.insert(ref).second, "a finalizer runs twice on one block");
     refused_.erase(ref);
@@ -425,7 +425,7 @@ class Fuzzer final : public GcHooks {
     EXPECT(block->refcount == 1, std::string(what) + ": a new block's count is not 1");
     EXPECT(data_size(block) == shape.size && slot_count(block) == shape.slots && block->type == shape.type,
            std::string(what) + ": a new block has the wrong shape");
-    EXPECT((block->flags & block_flags::kFinalized) == 0, std::string(what) + ": a new block is marked finalized");
+    EXPECT(!is_finalized(block), std::string(what) + ": a new block is marked finalized");
     for (uint32_t s = 0; s < shape.slots; s++) EXPECT(slots_of(block)[s] == 0, std::string(what) + ": a new block's slot is not empty");
     const uint8_t* data = data_of(block);
     const uint64_t checked = shape.size < 4096 ? shape.size : 4096;
@@ -498,7 +498,7 @@ class Fuzzer final : public GcHooks {
       // it (getObjects) and released its count.
       if (block == nullptr && chaos_) continue;
       EXPECT(block != nullptr, "a block allocMany returned does not resolve");
-      if (chaos_ && (block->refcount != 1 || (block->flags & block_flags::kFinalized) != 0 || held_.count(heap_->ref_bits(block)) != 0)) {
+      if (chaos_ && (block->refcount != 1 || is_finalized(block) || held_.count(heap_->ref_bits(block)) != 0)) {
         // Found, released, finalized, maybe resurrected meanwhile: no longer new.
         const uint64_t ref = heap_->ref_bits(block);
         seen_refs_.insert(ref);

@@ -97,6 +97,5 @@ inline bool alive(const Heap& heap, double ref) { return heap.resolve(ref) != nu
 
 inline uint64_t live(const Heap& heap) { return heap.stats().live_blocks; }
 
-inline bool is_finalized(const Block* block) { return (block->flags & block_flags::kFinalized) != 0; }
 
 }  // namespace refheap::testing

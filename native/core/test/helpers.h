@@ -28,7 +28,7 @@ inline Block* must_alloc(Heap& heap, uint64_t size, uint64_t slots = 0, uint64_t
   return block;
 }
 
-// The three fields of a ref, as documented in heap.h.
+// The three fields of a ref (block.h).
 struct RefParts {
   uint64_t slot;
   uint32_t granule;
@@ -37,11 +37,11 @@ struct RefParts {
 
 inline RefParts split_ref(double ref) {
   const uint64_t bits = static_cast<uint64_t>(ref);
-  return {bits >> 32, static_cast<uint32_t>((bits >> 16) & 0xffff), static_cast<uint16_t>(bits & 0xffff)};
+  return {ref_slot(bits), ref_granule(bits), ref_tag(bits)};
 }
 
 inline double make_ref(uint64_t slot, uint64_t granule, uint64_t tag) {
-  return static_cast<double>((slot << 32) | (granule << 16) | tag);
+  return static_cast<double>(compose_ref(slot, granule, tag));
 }
 
 inline uintptr_t address_of(const void* p) { return reinterpret_cast<uintptr_t>(p); }
