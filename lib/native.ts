@@ -176,7 +176,9 @@ export class NativeHeap implements NativeHeapMethods {
   }
 
   alloc(size: number, slots?: number, type?: TypeId): Ref {
-    return slots === undefined && type === undefined ? f.alloc(this.#heap, size) : f.alloc(this.#heap, size, slots, type);
+    // Only the arguments given: the addon's fast path takes 1, 2 or 3 numbers.
+    if (type !== undefined) return f.alloc(this.#heap, size, slots, type);
+    return slots === undefined ? f.alloc(this.#heap, size) : f.alloc(this.#heap, size, slots);
   }
   allocMany(count: number, size: number, slots?: number, type?: TypeId): Float64Array {
     return f.allocMany(this.#heap, count, size, slots, type);

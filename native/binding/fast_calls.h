@@ -51,14 +51,21 @@ napi_value fast_call(napi_env env, napi_callback_info cbinfo) {
   return guarded<checked>(env, cbinfo);
 }
 
+// alloc(size), alloc(size, slots) and alloc(size, slots, type) with numbers.
 inline Fast fast_alloc(napi_env env, Heap& heap, const double* args, size_t argc, napi_value* result) {
-  uint64_t size;
-  if (argc != 1 || !integer_in_range(args[0], kMaxDataBytes, &size)) return Fast::kFallback;
+  uint64_t size, slots = 0, type = 0;
+  if (argc < 1 || !integer_in_range(args[0], kMaxDataBytes, &size) ||
+      (argc > 1 && !integer_in_range(args[1], kMaxSlots, &slots)) ||
+      (argc > 2 && !integer_in_range(args[2], kMaxTypes - 1, &type))) {
+    return Fast::kFallback;
+  }
   Block* block;
-  const Status status = heap.alloc(size, 0, 0, &block);
+  const Status status = heap.alloc(size, slots, type, &block);
+  // Refused before anything changed (an undefined type): the checked call says so.
+  if (status == Status::kOutOfRange) return Fast::kFallback;
   if (status != Status::kOk) {
     // Thrown here, never retried: a retry would map (and fail, or collect) again.
-    throw_alloc_error(Napi::Env(env), status, size, 0, 0);
+    throw_alloc_error(Napi::Env(env), status, size, slots, type);
     return Fast::kThrown;
   }
   napi_create_double(env, heap.ref_of(block), result);
@@ -72,21 +79,19 @@ inline Fast fast_release(napi_env env, Heap& heap, const double* args, size_t ar
   return Fast::kDone;
 }
 
-// The block `args[0]` names and the offset `args[1]` of a T inside its data.
-template <typename T>
-Block* fast_scalar_at(Heap& heap, const double* args, uint64_t* offset) {
+// The block `args[0]` names, and `args[1]` as an offset (Heap::load and
+// Heap::store check that the scalar fits).
+inline Block* fast_scalar_place(Heap& heap, const double* args, uint64_t* offset) {
   Block* block = heap.resolve(args[0]);
-  if (block == nullptr || data_size(block) < sizeof(T)) return nullptr;
-  return integer_in_range(args[1], data_size(block) - sizeof(T), offset) ? block : nullptr;
+  return block != nullptr && integer_in_range(args[1], kMaxDataBytes, offset) ? block : nullptr;
 }
 
 template <typename T>
 Fast fast_get_scalar(napi_env env, Heap& heap, const double* args, size_t argc, napi_value* result) {
   uint64_t offset;
-  Block* block = argc == 2 ? fast_scalar_at<T>(heap, args, &offset) : nullptr;
-  if (block == nullptr) return Fast::kFallback;
+  Block* block = argc == 2 ? fast_scalar_place(heap, args, &offset) : nullptr;
   T value;
-  std::memcpy(&value, data_of(block) + offset, sizeof(T));
+  if (block == nullptr || Heap::load(block, offset, &value) != Status::kOk) return Fast::kFallback;
   napi_create_double(env, static_cast<double>(value), result);
   return Fast::kDone;
 }
@@ -94,10 +99,8 @@ Fast fast_get_scalar(napi_env env, Heap& heap, const double* args, size_t argc, 
 template <typename T>
 Fast fast_set_scalar(napi_env env, Heap& heap, const double* args, size_t argc, napi_value* result) {
   uint64_t offset;
-  Block* block = argc == 3 ? fast_scalar_at<T>(heap, args, &offset) : nullptr;
-  if (block == nullptr) return Fast::kFallback;
-  const T value = convert_for_store<T>(args[2]);
-  std::memcpy(data_of(block) + offset, &value, sizeof(T));
+  Block* block = argc == 3 ? fast_scalar_place(heap, args, &offset) : nullptr;
+  if (block == nullptr || Heap::store(block, offset, convert_for_store<T>(args[2])) != Status::kOk) return Fast::kFallback;
   napi_get_undefined(env, result);
   return Fast::kDone;
 }

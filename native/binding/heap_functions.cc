@@ -164,26 +164,26 @@ Napi::Value type_of(HeapHandle& h, const Arguments& info) {
   return Napi::Number::New(info.Env(), block->type);
 }
 
-// The block and a range [offset, offset + length) checked against its data.
-// `length` is the width of a scalar, or 0 for "the rest of the data".
-bool read_block_range(HeapHandle& h, const Arguments& info, size_t width, Block** block, uint64_t* offset) {
-  if (!read_ref(info, 0, h.heap, block)) return false;
+// The block and the offset of a `width`-byte scalar in it, read as
+// arguments 0 and 1. Whether it fits is Heap::check_range's to say; this
+// only words the error.
+bool read_scalar_place(HeapHandle& h, const Arguments& info, size_t width, Block** block, uint64_t* offset) {
+  if (!read_ref(info, 0, h.heap, block) || !read_integer(info, 1, "offset", kMaxDataBytes, offset)) return false;
+  if (Heap::check_range(*block, *offset, width) == Status::kOk) return true;
   const uint64_t size = data_size(*block);
-  if (size < width) {
-    if (!read_integer(info, 1, "offset", kMaxDataBytes, offset)) return false;
-    throw_out_of_range(info.Env(), "offset", "within the block's " + std::to_string(size) + " data bytes", info[1]);
-    return false;
-  }
-  return read_integer(info, 1, "offset", size - width, offset);
+  throw_out_of_range(info.Env(), "offset",
+                     size < width ? "within the block's " + std::to_string(size) + " data bytes"
+                                  : "an integer >= 0 && <= " + std::to_string(size - width),
+                     info[1]);
+  return false;
 }
 
 template <typename T>
 Napi::Value get_scalar(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset;
-  if (!read_block_range(h, info, sizeof(T), &block, &offset)) return {};
   T value;
-  std::memcpy(&value, data_of(block) + offset, sizeof(T));
+  if (!read_scalar_place(h, info, sizeof(T), &block, &offset) || Heap::load(block, offset, &value) != Status::kOk) return {};
   return Napi::Number::New(info.Env(), static_cast<double>(value));
 }
 
@@ -192,32 +192,29 @@ Napi::Value set_scalar(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset;
   double number;
-  if (!read_block_range(h, info, sizeof(T), &block, &offset) || !read_number(info, 2, "value", &number)) return {};
-  const T value = convert_for_store<T>(number);
-  std::memcpy(data_of(block) + offset, &value, sizeof(T));
+  if (!read_scalar_place(h, info, sizeof(T), &block, &offset) || !read_number(info, 2, "value", &number)) return {};
+  Heap::store(block, offset, convert_for_store<T>(number));
   return info.Env().Undefined();
 }
 
 Napi::Value get_big_int64(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset;
-  if (!read_block_range(h, info, sizeof(int64_t), &block, &offset)) return {};
   int64_t value;
-  std::memcpy(&value, data_of(block) + offset, sizeof value);
+  if (!read_scalar_place(h, info, sizeof value, &block, &offset) || Heap::load(block, offset, &value) != Status::kOk) return {};
   return Napi::BigInt::New(info.Env(), value);
 }
 
 Napi::Value set_big_int64(HeapHandle& h, const Arguments& info) {
   Block* block;
   uint64_t offset;
-  if (!read_block_range(h, info, sizeof(int64_t), &block, &offset)) return {};
+  if (!read_scalar_place(h, info, sizeof(int64_t), &block, &offset)) return {};
   if (!info[2].IsBigInt()) {
     throw_invalid_type(info.Env(), "value", "of type bigint", info[2]);
     return {};
   }
   bool lossless;
-  const int64_t value = info[2].As<Napi::BigInt>().Int64Value(&lossless);  // wraps, like DataView
-  std::memcpy(data_of(block) + offset, &value, sizeof value);
+  Heap::store(block, offset, info[2].As<Napi::BigInt>().Int64Value(&lossless));  // wraps, like DataView
   return info.Env().Undefined();
 }
 
@@ -232,13 +229,12 @@ Napi::Value write(HeapHandle& h, const Arguments& info) {
     throw_invalid_type(info.Env(), "src", "an instance of ArrayBufferView", info[2]);
     return {};
   }
-  if (h.heap.check_range(block, offset, length) != Status::kOk) {
+  if (Heap::write_data(block, offset, bytes, length) != Status::kOk) {
     throw_range_error(info.Env(), "ERR_OUT_OF_RANGE",
                       "Writing " + std::to_string(length) + " bytes at offset " + std::to_string(offset) +
                           " would pass the end of the block's " + std::to_string(data_size(block)) + " data bytes");
     return {};
   }
-  if (length != 0) std::memmove(data_of(block) + offset, bytes, length);  // the source may view this very block
   return info.Env().Undefined();
 }
 
@@ -254,7 +250,7 @@ Napi::Value read(HeapHandle& h, const Arguments& info) {
   bool out_of_memory;
   napi_value bytes = new_typed_array(info.Env(), napi_uint8_array, 1, length, &copy, &out_of_memory);
   if (bytes == nullptr) return refuse_result(info, out_of_memory, "read's Uint8Array");
-  if (length != 0) std::memcpy(copy, data_of(block) + offset, length);
+  Heap::read_data(block, offset, copy, length);  // offset and length were read within its size
   return Napi::Value(info.Env(), bytes);
 }
 
@@ -392,7 +388,7 @@ const HeapFunction kFunctions[] = {
     {"close", unguarded<close>},
     {"isClosed", unguarded<is_closed>},
     {"heapId", unguarded<heap_id>},
-    {"alloc", fast_call<fast_alloc, alloc, 1>},
+    {"alloc", fast_call<fast_alloc, alloc, 3>},
     {"release", fast_call<fast_release, release, 1>},
     {"getRef", fast_call<fast_get_ref, get_ref, 2>},
     {"setRef", fast_call<fast_set_ref, set_ref, 3>},

@@ -60,6 +60,7 @@ inline uint8_t* data_of(Block* b) {
   const uint32_t slots = slot_count(b);
   return reinterpret_cast<uint8_t*>(b) + header_size(slots != 0) + size_t{slots} * sizeof(SlotWord);
 }
+inline const uint8_t* data_of(const Block* b) { return data_of(const_cast<Block*>(b)); }
 
 // Bytes a block of this shape needs before rounding to its size class.
 inline size_t block_bytes_needed(size_t data_size, size_t slots) {

@@ -367,12 +367,6 @@ Status Heap::get_ref(Block* block, uint64_t slot, Block** out) const {
   return Status::kOk;
 }
 
-Status Heap::check_range(const Block* block, uint64_t offset, uint64_t length) const {
-  const uint64_t size = data_size(block);
-  if (offset > size || length > size - offset) return Status::kOutOfRange;
-  return Status::kOk;
-}
-
 Status Heap::define_type(const std::string& name, bool has_finalizer, bool uncollectable, uint32_t* out) {
   if (types_.size() >= kMaxTypes) return Status::kOutOfRange;
   types_.push_back({name, has_finalizer, uncollectable});

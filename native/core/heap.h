@@ -36,6 +36,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -122,7 +123,35 @@ class Heap {
   Status get_ref(Block* block, uint64_t slot, Block** out) const;
 
   // kOk when [offset, offset + length) lies inside the block's data.
-  Status check_range(const Block* block, uint64_t offset, uint64_t length) const;
+  static Status check_range(const Block* block, uint64_t offset, uint64_t length) {
+    const uint64_t size = data_size(block);
+    return offset > size || length > size - offset ? Status::kOutOfRange : Status::kOk;
+  }
+  // The data bytes [offset, offset + length), checked: copied out, or copied
+  // in from `bytes`, which may overlap them (a view of this very block).
+  static Status read_data(const Block* block, uint64_t offset, void* out, uint64_t length) {
+    if (check_range(block, offset, length) != Status::kOk) return Status::kOutOfRange;
+    if (length != 0) std::memcpy(out, data_of(block) + offset, length);
+    return Status::kOk;
+  }
+  static Status write_data(Block* block, uint64_t offset, const void* bytes, uint64_t length) {
+    if (check_range(block, offset, length) != Status::kOk) return Status::kOutOfRange;
+    if (length != 0) std::memmove(data_of(block) + offset, bytes, length);
+    return Status::kOk;
+  }
+  // A scalar at `offset` in the data: unaligned, in the machine's byte order.
+  template <typename T>
+  static Status load(const Block* block, uint64_t offset, T* out) {
+    if (check_range(block, offset, sizeof(T)) != Status::kOk) return Status::kOutOfRange;
+    std::memcpy(out, data_of(block) + offset, sizeof(T));
+    return Status::kOk;
+  }
+  template <typename T>
+  static Status store(Block* block, uint64_t offset, T value) {
+    if (check_range(block, offset, sizeof(T)) != Status::kOk) return Status::kOutOfRange;
+    std::memcpy(data_of(block) + offset, &value, sizeof(T));
+    return Status::kOk;
+  }
 
   // Types: 0 is the built-in "block".
   Status define_type(const std::string& name, bool has_finalizer, bool uncollectable, uint32_t* out);
