@@ -201,8 +201,11 @@ void Collector::survive(std::vector<Block*>& blocks, size_t count, unsigned gene
   blocks.erase(blocks.begin(), blocks.begin() + static_cast<ptrdiff_t>(count));
 }
 
-// Frees the unreachable blocks that are left: hold each, clear every slot
-// (so the cycles fall apart), then drop the holds.
+// Phase 5 (CPython: delete_garbage). Frees the unreachable blocks that are
+// left: hold each, clear every slot (so the cycles fall apart), then drop
+// the holds; under DEBUG_SAVEALL they go to gc.garbage instead. Returns how
+// many (the collected). No JavaScript runs (deleting_): the finalizers of
+// blocks this frees wait until it is done.
 uint64_t Collector::delete_garbage(std::vector<Block*>& blocks, unsigned generation) {
   // Those freed by their counts in the finalize phase have left already.
   const uint64_t collected = blocks.size();
@@ -254,13 +257,15 @@ bool Collector::leave_on_zero(Block* block) {
   return true;
 }
 
-// The finalize phase over the unreachable `blocks`; whether JavaScript ran.
+// Phase 3 (CPython: finalize_garbage). The finalizers of the unreachable
+// `blocks` that have not run, each once, through Heap::finalize; whether
+// JavaScript ran (then phase 4 looks at reachability again).
 // A block whose count reaches zero meanwhile leaves (its entry becomes
 // nullptr, see leave_on_zero) and is freed by its count, so the list is
 // read afresh at every step and compacted at the end. Nothing to do when
 // no finalizer is due and no JavaScript has run since the counts were
 // taken (`lines_written`): the common case costs no pass over the list.
-bool Collector::run_finalizers(std::vector<Block*>& blocks, bool finalizers_due, bool lines_written) {
+bool Collector::finalize_garbage(std::vector<Block*>& blocks, bool finalizers_due, bool lines_written) {
   if (!finalizers_due && !lines_written) return false;
   finalize_phase_ = true;
   for (size_t i = 0; i < blocks.size(); i++) {
@@ -291,6 +296,65 @@ bool Collector::run_finalizers(std::vector<Block*>& blocks, bool finalizers_due,
   return changed;
 }
 
+// Phase 1 (CPython: deduce_unreachable). Generations 0..g become the
+// collection list; internal references are subtracted and the list is
+// partitioned: returns how many blocks at its front are reachable from
+// outside. The rest are unreachable, marked kUnknown. No JavaScript runs.
+size_t Collector::deduce_unreachable(unsigned generation) {
+  gather(generation);
+  subtract_internal_refs(collecting_list_);
+  return partition_reachable(collecting_list_);
+}
+
+// Phase 2 (CPython: move_legacy_finalizers and the blocks they reach). The
+// list now holds only unreachable blocks. Those of uncollectable types, and
+// all they reach, are kept: moved to `older` and counted as uncollectable
+// (the return value); the uncollectable ones are listed in gc.garbage, and
+// under DEBUG_SAVEALL all of them. Their DEBUG_UNCOLLECTABLE lines are
+// formatted now, while they are certainly alive, into `lines`.
+// `*finalizers_due`: whether any block has a finalizer still to run. No
+// JavaScript runs.
+size_t Collector::move_legacy_finalizers(unsigned older, bool* finalizers_due, std::vector<std::string>* lines) {
+  std::vector<Block*>& blocks = collecting_list_;
+  // One pass: uncollectable roots, and whether any finalizer is due.
+  size_t uncollectable_roots = 0;
+  const bool any_special_type = heap_.any_special_type();
+  for (size_t i = 0; any_special_type && i < blocks.size(); i++) {
+    Block* block = blocks[i];
+    const bool keep = heap_.is_uncollectable(block);
+    uncollectable_roots += keep;
+    *finalizers_due |= heap_.has_finalizer(block) && !is_finalized(block);
+    slotted(block)->gc_word = keep ? 1 : 0;
+    clear_gc_bits(block, gc_bits::kUnknown);
+  }
+  const size_t kept = uncollectable_roots == 0 ? 0 : partition_reachable(blocks);
+  // CPython's SAVEALL rule: every unreachable block goes to garbage, those
+  // kept alive through an uncollectable one too.
+  const bool save_all = (debug & debug_flags::kSaveAll) != 0;
+  for (size_t i = 0; i < kept; i++) {
+    if (save_all || heap_.is_uncollectable(blocks[i])) add_to_garbage(blocks[i]);
+  }
+  if (debug & debug_flags::kUncollectable) {
+    for (size_t i = 0; i < kept; i++) lines->push_back(block_line("uncollectable", blocks[i]));
+  }
+  survive(blocks, kept, older);
+  return kept;
+}
+
+// Phase 4 (CPython: handle_resurrected_objects). JavaScript ran (finalizers,
+// debugOutput lines): whatever it made reachable again survives into
+// `older`, uncounted. The blocks left are unreachable, as phase 1 left them.
+// No JavaScript runs.
+void Collector::handle_resurrected_objects(unsigned older) {
+  std::vector<Block*>& blocks = collecting_list_;
+  for (Block* block : blocks) {
+    clear_gc_bits(block, gc_bits::kUnknown);
+    slotted(block)->gc_word = block->refcount;
+  }
+  subtract_internal_refs(blocks);
+  survive(blocks, partition_reachable(blocks), older);
+}
+
 uint64_t Collector::collect(unsigned generation) {
   if (collecting_ || heap_.closed() || generation >= kGenerations) return 0;
   // JavaScript run from here may close the heap: its memory must stay until
@@ -316,9 +380,7 @@ uint64_t Collector::collect(unsigned generation) {
   std::vector<Block*>& blocks = collecting_list_;
 
   if (!heap_.closed()) {
-    gather(generation);
-    subtract_internal_refs(blocks);
-    const size_t reachable = partition_reachable(blocks);
+    const size_t reachable = deduce_unreachable(generation);
     // What "survived" means for the 25% rule: this reachable set, nothing
     // that joins the old generation later in the collection.
     if (generation == kGenerations - 2) long_lived_pending_ += reachable;
@@ -327,64 +389,26 @@ uint64_t Collector::collect(unsigned generation) {
       long_lived_total_ = reachable;
     }
     survive(blocks, reachable, older);
-
-    // Blocks of uncollectable types, and all they reach, are kept: in garbage.
-    // One pass: uncollectable roots, and whether any finalizer is due.
-    size_t uncollectable_roots = 0;
     bool finalizers_due = false;
-    const bool any_special_type = heap_.any_special_type();
-    for (size_t i = 0; any_special_type && i < blocks.size(); i++) {
-      Block* block = blocks[i];
-      const bool keep = heap_.is_uncollectable(block);
-      uncollectable_roots += keep;
-      finalizers_due |= heap_.has_finalizer(block) && !is_finalized(block);
-      slotted(block)->gc_word = keep ? 1 : 0;
-      clear_gc_bits(block, gc_bits::kUnknown);
-    }
-    const size_t kept = uncollectable_roots == 0 ? 0 : partition_reachable(blocks);
-    // Under DEBUG_SAVEALL every unreachable block goes to garbage, those
-    // kept alive through an uncollectable one too (CPython's SAVEALL rule).
-    const bool save_all = (debug & debug_flags::kSaveAll) != 0;
-    for (size_t i = 0; i < kept; i++) {
-      if (save_all || heap_.is_uncollectable(blocks[i])) add_to_garbage(blocks[i]);
-    }
-    // Written after the collectable lines and the deletion, in CPython's
-    // order; formatted now, while these blocks are certainly alive.
     std::vector<std::string> uncollectable_lines;
-    if (debug & debug_flags::kUncollectable) {
-      for (size_t i = 0; i < kept; i++) uncollectable_lines.push_back(block_line("uncollectable", blocks[i]));
-    }
-    info.uncollectable = kept;
-    survive(blocks, kept, older);
+    info.uncollectable = move_legacy_finalizers(older, &finalizers_due, &uncollectable_lines);
     // These lines run JavaScript (debugOutput), which may retain a block it
     // reads there: then reachability must be looked at again.
     const bool lines_written = (debug & debug_flags::kCollectable) != 0 && !blocks.empty() && heap_.hooks() != nullptr;
     if (lines_written) write_block_lines("collectable", blocks, 0, blocks.size());
-
-    // Finalizers. JavaScript may do anything here except reach blocks whose
-    // count it does not hold; a block it frees by its count leaves the list.
-    const bool changed = run_finalizers(blocks, finalizers_due, lines_written);
-
+    const bool changed = finalize_garbage(blocks, finalizers_due, lines_written);
     if (!heap_.closed()) {
-      // Whatever a finalizer made reachable again survives, uncounted. No
-      // JavaScript ran: nothing could reach these blocks, nothing changed.
-      if (changed) {
-        for (Block* block : blocks) {
-          clear_gc_bits(block, gc_bits::kUnknown);
-          slotted(block)->gc_word = block->refcount;
-        }
-        subtract_internal_refs(blocks);
-        survive(blocks, partition_reachable(blocks), older);
-      }
+      if (changed) handle_resurrected_objects(older);
       info.collected += delete_garbage(blocks, older);
       // Blocks outside the collection that the deletion freed by their
       // counts: finalized now, inside the collection, as CPython does.
       if (!heap_.closed()) heap_.run_finalizers();
     }
+    // After the collectable lines and the deletion, in CPython's order.
     for (const std::string& line : uncollectable_lines) debug_line(line);
   }
   blocks.clear();
-  // The counts of finalizer calls that could not be made (see run_finalizers);
+  // The counts of finalizer calls that could not be made (finalize_garbage);
   // a block whose count reaches zero here tries its finalizer again.
   std::vector<uint64_t> unfinalized;
   unfinalized.swap(unfinalized_);

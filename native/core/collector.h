@@ -14,16 +14,18 @@
 //      place: roots are moved to the front, then a scan over that front
 //      swaps each newly reached block in after it (gc_word holds the index
 //      of every block not reached yet, so the swap is O(1)). No recursion,
-//      no allocation: the list itself is the work queue.
+//      no allocation: the list itself is the work queue. (Steps 1-2 are
+//      deduce_unreachable, as in CPython.)
 //   3. Survivors move up one generation. Of the unreachable rest, blocks of
 //      `uncollectable` types and all they reach are split off the same way:
 //      the first go to `garbage`, all of them survive and count as
-//      uncollectable. Finalizers run for the remaining blocks (each held
-//      with a count for its call, heap.h); then step 1-2 runs again over
-//      them, and whatever a finalizer made reachable again survives
-//      uncounted. What is left has its slots cleared, which frees it (under
-//      DEBUG_SAVEALL it goes to `garbage` instead); only these count as
-//      collected.
+//      uncollectable (move_legacy_finalizers). Finalizers run for the
+//      remaining blocks (finalize_garbage; each held with a count for its
+//      call, Heap::finalize); then steps 1-2 run again over them, and
+//      whatever a finalizer made reachable again survives uncounted
+//      (handle_resurrected_objects). What is left has its slots cleared,
+//      which frees it (delete_garbage; under DEBUG_SAVEALL it goes to
+//      `garbage` instead); only these count as collected.
 //
 // The counts, as in CPython 3.11's gc_collect_main. A collection of g
 // updates the counters when it starts, before any of its own work: count
@@ -163,12 +165,17 @@ class Collector {
   std::string verify() const;
 
  private:
+  // collect()'s phases, named as in CPython's Python/gc.c (collector.cc).
+  size_t deduce_unreachable(unsigned generation);
+  size_t move_legacy_finalizers(unsigned older, bool* finalizers_due, std::vector<std::string>* lines);
+  bool finalize_garbage(std::vector<Block*>& blocks, bool finalizers_due, bool lines_written);
+  void handle_resurrected_objects(unsigned older);
+  uint64_t delete_garbage(std::vector<Block*>& blocks, unsigned generation);
+  // Their steps.
   void gather(unsigned generation);
   void subtract_internal_refs(const std::vector<Block*>& blocks);
   size_t partition_reachable(std::vector<Block*>& blocks);
   void survive(std::vector<Block*>& blocks, size_t count, unsigned generation);
-  bool run_finalizers(std::vector<Block*>& blocks, bool finalizers_due, bool lines_written);
-  uint64_t delete_garbage(std::vector<Block*>& blocks, unsigned generation);
   std::string block_line(const char* kind, const Block* block) const;
   void write_block_lines(const char* kind, const std::vector<Block*>& blocks, size_t begin, size_t end);
   void debug_line(const std::string& line);
