@@ -94,6 +94,8 @@ export interface Layout {
   maxNestedFinalizers: number;
   /** allocMany: the most blocks one call makes. */
   maxBatch: number;
+  /** The OS's page size (sysconf), the unit of RSS. */
+  osPageSize: number;
   /** A ref: tag, granule and slot fields, low bits to high (block.h). */
   ref: { tagBits: number; granuleBits: number; slotBits: number; granuleShift: number; slotShift: number };
 }

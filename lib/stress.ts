@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Heap } from './heap';
+import { layout } from './native';
 
 export type StressShape = 'pairs' | 'ring' | 'tree' | 'random';
 export const STRESS_SHAPES: readonly StressShape[] = ['pairs', 'ring', 'tree', 'random'];
@@ -46,7 +47,7 @@ export interface StressReport {
 const SLOTS = 4;
 
 function rss(): number {
-  return Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096;
+  return Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * layout.osPageSize;
 }
 
 /** xorshift32: deterministic, cheap, good enough to shape graphs. */

@@ -20,7 +20,7 @@ import {
   type GcInfo,
   type Ref,
 } from '../lib/index';
-import { expectConsistent, expectError, snapshot } from './helpers';
+import { expectConsistent, expectError, snapshot, warningsDuring } from './helpers';
 import { isLive, newHeap, pair } from './gc-setup';
 
 const MiB = 1024 * 1024;
@@ -35,18 +35,6 @@ function selfCycle(heap: Heap, type = 0): Ref {
 }
 
 
-async function warningsDuring(fn: () => void): Promise<{ code?: string; message: string }[]> {
-  const warnings: { code?: string; message: string }[] = [];
-  const listener = (warning: Error & { code?: string }) => warnings.push({ code: warning.code, message: warning.message });
-  process.on('warning', listener);
-  try {
-    fn();
-    await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    process.off('warning', listener);
-  }
-  return warnings;
-}
 
 const hex = (ref: Ref) => `0x${ref.toString(16)}`;
 

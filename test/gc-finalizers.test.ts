@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEBUG_SAVEALL, Heap, RefheapError, type GcInfo, type Ref } from '../lib/index';
 import { layout } from '../lib/native';
-import { expectConsistent, expectError } from './helpers';
+import { expectConsistent, expectError, warningsDuring } from './helpers';
 import { isLive, newHeap } from './gc-setup';
 
 
@@ -32,20 +32,6 @@ function pair(heap: Heap, typeA = 0, typeB = typeA, slots = 1): [Ref, Ref] {
   return [a, b];
 }
 
-/** Collects the warnings emitted while `fn` runs (they are emitted on the next tick). */
-async function warningsDuring(fn: () => void): Promise<{ code?: string; message: string }[]> {
-  const warnings: { code?: string; message: string }[] = [];
-  const listener = (warning: Error & { code?: string }) => warnings.push({ code: warning.code, message: warning.message });
-  process.on('warning', listener);
-  try {
-    fn();
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    process.off('warning', listener);
-  }
-  return warnings;
-}
 
 /** Every live block with slots is on a generation list (or frozen). */
 function expectAllListed(heap: Heap): void {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { Heap, RefheapError } from '../lib/index';
+import { layout } from '../lib/native';
 
 type ErrorClass = typeof TypeError | typeof RangeError | typeof RefheapError;
 
@@ -44,10 +45,25 @@ export function expectConsistent(heap: Heap): void {
   expect(heap._verify()).toBe('');
 }
 
-/** Resident set size of this process, from /proc/self/statm. */
+/** Resident set size of this process, from /proc/self/statm (in OS pages). */
 export function rssBytes(): number {
   const pages = Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]);
-  return pages * 4096;
+  return pages * layout.osPageSize;
+}
+
+/** Collects the warnings emitted while `fn` runs (emitted on a later tick: two turns are waited for). */
+export async function warningsDuring(fn: () => void): Promise<{ code?: string; message: string }[]> {
+  const warnings: { code?: string; message: string }[] = [];
+  const listener = (warning: Error & { code?: string }) => warnings.push({ code: warning.code, message: warning.message });
+  process.on('warning', listener);
+  try {
+    fn();
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', listener);
+  }
+  return warnings;
 }
 
 export { seededRandom } from '../lib/random';

@@ -17,7 +17,8 @@ const MiB = 1024 * 1024;
 
 /** Source for a child: the built package, and an RSS reader. */
 const prelude = `${requireBuilt()} const { Heap } = refheap;
-const rss = () => Number(require('node:fs').readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096;
+const pageSize = require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))}).layout.osPageSize;
+const rss = () => Number(require('node:fs').readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * pageSize;
 const collect = async (rounds = 4) => { for (let i = 0; i < rounds; i++) { gc(); await new Promise((r) => setImmediate(r)); } };
 `;
 

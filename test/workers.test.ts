@@ -3,10 +3,11 @@
  * it, refs do not cross heaps, and a thread's heaps are closed when it exits,
  * however it exits. The workers load the built package, as users' would.
  */
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Heap, RefheapError } from '../lib/index';
-import { expectBuilt, expectExit, lastJson, requireBuilt, runNode } from './child';
+import { expectBuilt, expectExit, lastJson, requireBuilt, ROOT, runNode } from './child';
 import { expectConsistent, expectError, rssBytes } from './helpers';
 
 const MiB = 1024 * 1024;
@@ -257,7 +258,8 @@ describe('worker threads', () => {
     const result = runNode(`
       ${requireBuilt()}
       const { Worker } = require('node:worker_threads');
-      const rss = () => Number(require('fs').readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096;
+      const pageSize = require(${JSON.stringify(path.join(ROOT, 'dist', 'native.js'))}).layout.osPageSize;
+      const rss = () => Number(require('fs').readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * pageSize;
       const heap = new refheap.Heap();
       const ref = heap.alloc(64, 2);
       const rssStart = rss();

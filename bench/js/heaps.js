@@ -22,7 +22,8 @@ const make = process.argv[1] === 'refheap'
         'setFloat64', 'getBigInt64', 'setBigInt64', 'write', 'read', 'view', 'typeName', 'trim']) o[m] = (a, b, c) => [o, a, b, c];
       return o;
     };
-const rss = () => Number(require('node:fs').readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096;
+const pageSize = require(${JSON.stringify(path.join(dist, 'native.js'))}).layout.osPageSize;
+const rss = () => Number(require('node:fs').readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * pageSize;
 const n = Number(process.argv[2]);
 make();
 gc();

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "heap_handle.h"
 #include "js_values.h"
+#include "../core/os.h"
 #include "../core/stats_fields.h"
 #include "../core/stats_page.h"
 
@@ -124,6 +125,7 @@ napi_value layout(napi_env env) {
                     define_value(env, out, "maxTypes", number_value(env, kMaxTypes)) &&
                     define_value(env, out, "maxNestedFinalizers", number_value(env, kMaxNestedFinalizers)) &&
                     define_value(env, out, "maxBatch", number_value(env, kMaxBatch)) &&
+                    define_value(env, out, "osPageSize", number_value(env, OsPages::page_size())) &&
                     define_value(env, out, "ref", ref_layout(env));
   return made ? out : nullptr;
 }
