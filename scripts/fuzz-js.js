@@ -55,17 +55,6 @@ const ROOT = path.join(__dirname, '..');
 // Actions kept off by default, each because it makes programs fail on a
 // known finding; `--enable name` turns it on.
 const FLAGS = {
-  // heap.stats(), debugMallocStats() and gc.getStats() while indexed
-  // accessors are on Array.prototype / Object.prototype (and the first
-  // stats() of the process under them): lib/stats.ts builds its plan and
-  // its result with [[Set]], so a setter runs and the result is wrong or
-  // the call throws a TypeError without a code (and the cached plan stays
-  // broken for the whole process).
-  protoStats: 'stats() & co. under indexed prototype accessors',
-  // An accessor for "code" on Object.prototype: lib/errors.ts adds `code`
-  // to its TypeError / RangeError with Object.assign ([[Set]]), so the
-  // setter runs and the error has no code.
-  protoCode: 'an Object.prototype "code" accessor',
   // A collection during which a finalizer or gc callback closes the heap
   // ends without its "stop" (neither the callbacks nor refheap:gc:stop get
   // one); by default that heap's start/stop balance is not checked.
@@ -398,11 +387,6 @@ class Fuzzer {
     return this.heaps.filter((H) => !H.closed);
   }
 
-  /** Whether stats() may be called now (see FLAGS.protoStats). */
-  statsAllowed() {
-    return this.accessors.length === 0 || this.flags.has('protoStats');
-  }
-
   onChannel(phase, message) {
     // A subscriber must never throw: Node rethrows its error on the next tick, uncaught (near the stack limit, anything can throw).
     try {
@@ -601,19 +585,22 @@ class Fuzzer {
     const saveTrace = this.options.trace;
     this.options.trace = false;
     try {
-      const parts = {};
-      if (this.accessors.length === 0) { // (under accessors stats() runs their code: FLAGS.protoStats)
-        const { peakMappedBytes: _p, arenas, gc, ...rest } = heap.stats();
-        parts.stats = rest;
-        parts.arenas = arenas.current;
-        parts.gc = { enabled: gc.enabled, counts: gc.counts, thresholds: gc.thresholds, frozen: gc.frozen, garbage: gc.garbage, generations: gc.generations };
-      }
-      parts.count = heap.gc.getCount();
-      parts.threshold = heap.gc.getThreshold();
-      parts.debug = heap.gc.getDebug();
-      parts.enabled = heap.gc.isEnabled();
-      parts.frozen = heap.gc.getFreezeCount();
-      parts.garbage = heap.gc.garbage.length;
+      // (stats() runs no accessor code: its results are own properties, also under prototype
+      // accessors. `parts` is a literal: an assignment to parts.gc would run an Object.prototype.gc setter.)
+      const { peakMappedBytes: _p, arenas, gc, ...rest } = heap.stats();
+      const parts = {
+        stats: rest,
+        arenas: arenas.current,
+        gc: { enabled: gc.enabled, counts: gc.counts, thresholds: gc.thresholds, frozen: gc.frozen, garbage: gc.garbage, generations: gc.generations },
+        count: heap.gc.getCount(),
+        threshold: heap.gc.getThreshold(),
+        debug: heap.gc.getDebug(),
+        enabled: heap.gc.isEnabled(),
+        frozen: heap.gc.getFreezeCount(),
+        garbage: heap.gc.garbage.length,
+        blocks: null,
+        held: null,
+      };
       const blocks = [];
       const list = refs === true ? [] : refs;
       for (let i = 0; i < list.length && i < 8; i++) {
@@ -1820,7 +1807,6 @@ class Fuzzer {
   }
 
   a_stats(H) {
-    if (!this.statsAllowed() && !H.closed) return;
     const which = this.pick(['stats', 'stats', 'debugMallocStats', 'getStats']);
     const fn = which === 'getStats' ? H.heap.gc.getStats : H.heap[which];
     const self = which === 'getStats' ? H.heap.gc : H.heap;
@@ -2507,7 +2493,7 @@ class Fuzzer {
       let key = String(this.pick([0, 0, 1, 2, 3, 5, 8]));
       if (!onArray && this.chance(0.4)) {
         const names = ['length', 'finalize', 'uncollectable', 'maxBytes', 'thresholds', 'autoCollect', 'publish', 'index', 'then'];
-        if (this.flags.has('protoStats')) for (const k of ['liveBlocks', 'counts', 'generations', 'sizeClasses', 'collections', 'gc']) append(names, k);
+        for (const k of ['liveBlocks', 'counts', 'generations', 'sizeClasses', 'collections', 'gc']) append(names, k);
         key = this.pick(names);
         this.namedAccessors = true;
       }
@@ -2583,11 +2569,11 @@ class Fuzzer {
   /**
    * An accessor for "code" (and "index") on Object.prototype, around one
    * failing call of each kind of error: each must still have its own code
-   * (FLAGS.protoCode; the fuzzer's own records read "code" too, so it is
-   * never left on for other actions).
+   * (the fuzzer's own records read "code" too, so it is never left on for
+   * other actions).
    */
   a_protoCode(H, ctx, nested) {
-    if (nested || !this.flags.has('protoCode') || H.closed) return;
+    if (nested || H.closed) return;
     let ran = 0;
     const store = new WeakMap();
     for (const key of ['code', 'index']) {
@@ -2781,12 +2767,8 @@ async function child(args) {
   for (let i = 0; i < 64; i++) await new Promise((resolve) => process.nextTick(resolve));
   const refheap = require(ROOT);
   const fz = new Fuzzer(refheap, { trace: args.trace, hostile: args.hostile, enable: args.enable, breakCheck: args.breakCheck, deepRate: args.deepRate, stacks: process.env.REFHEAP_JS_FUZZ_STACKS === '1' });
-  if (!fz.flags.has('protoStats')) {
-    // lib/stats.ts caches how to build HeapStats at the first stats() call: made here, before any accessor exists.
-    const h = new refheap.Heap({ publish: false });
-    h.stats();
-    h.close();
-  }
+  // (No stats() here before the programs: lib/stats.ts caches how to build
+  // HeapStats at the first call, which may be made under accessors.)
   const write = (obj) => fs.writeSync(1, JSON.stringify(obj) + '\n');
   const started = Date.now();
   for (let i = 0; i < args.programs; i++) {
