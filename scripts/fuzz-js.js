@@ -64,20 +64,9 @@ const FLAGS = {
   // DEBUG_UNCOLLECTABLE line is cut, without its closing "0x...>" (and a
   // multi-byte name can be cut inside a character).
   longTypeNames: 'type names of 300 characters (debug lines are cut at 255 bytes)',
-  // Near the stack limit (deep steps), lib/gc.ts's reportSafely() can fail
-  // in its fallback too (unreported.push / setImmediate run out of stack):
-  // the error a callback threw is never reported. By default a lost report
-  // of an error thrown in a deep step is not a finding.
-  strictStackLimit: 'every callback error reported, near the stack limit too',
   // Before f525ca9 the same failure made the dispatcher say "not called",
   // and a finalizer that ran (and threw) ran a second time: excused with this.
   oldDispatcher: 'a second finalizer run after a first that threw near the stack limit is excused',
-  // Keep the fuzzer's refheap:gc:start/stop subscribers during deep steps.
-  // refheap publishes inside the collection, at whatever depth the call that
-  // collects was made; a subscriber that runs out of stack there is caught
-  // by Node's diagnostics_channel and rethrown on the next tick as an
-  // uncaught exception: the process exits with 1.
-  channelNearLimit: 'diagnostics_channel subscribers during deep steps (the process can die)',
 };
 
 // ---------------------------------------------------------------- utilities
@@ -336,6 +325,9 @@ class Fuzzer {
     this.deepRate = options.deepRate ?? 0.01; // steps run near the stack limit
     this.namedAccessors = false;
     this.wasDeep = false;
+    // The tick of the last deep step: until the next tick, refheap:gc messages it kept may still come
+    // (published later, from a fresh stack), and a stop whose dispatch could not be made at all never.
+    this.lateTick = -1;
     this.heaps = [];
     this.program = 0;
     this.step = 0;
@@ -682,7 +674,7 @@ class Fuzzer {
     this.depth = 0;
     for (const H of this.heaps) {
       // A collection during which the heap is closed publishes no "stop" (finding; see FLAGS.strictStopEvents).
-      if (H.collecting !== 0 && !this.deep && !this.wasDeep && (!H.closed || this.flags.has('strictStopEvents'))) {
+      if (H.collecting !== 0 && !this.deep && !this.wasDeep && this.lateTick !== this.tickNo && (!H.closed || this.flags.has('strictStopEvents'))) {
         this.finding('unbalanced-gc-events', `${H.label}: refheap:gc:start/stop unbalanced by ${H.collecting} after a step`);
       }
       H.collecting = 0;
@@ -727,7 +719,7 @@ class Fuzzer {
         this.pendingSentinels.delete(id);
         this.reportedSentinels.delete(id);
       } else if (this.tickNo - at >= 2) {
-        if (!deep || this.flags.has('strictStackLimit')) this.finding('callback-error-unreported', `the error #${id} a finalizer/gc callback/debugOutput threw${deep ? ' (near the stack limit)' : ''} was never reported as a REFHEAP_CALLBACK_ERROR warning`);
+        this.finding('callback-error-unreported', `the error #${id} a finalizer/gc callback/debugOutput threw${deep ? ' (near the stack limit)' : ''} was never reported as a REFHEAP_CALLBACK_ERROR warning`);
         this.pendingSentinels.delete(id);
       }
     }
@@ -2640,13 +2632,8 @@ class Fuzzer {
     this.totals.deepSteps++;
     this.deep = true;
     this.wasDeep = true;
-    // A diagnostics_channel subscriber that runs out of stack is rethrown by Node on the next tick, uncaught:
-    // the process dies (see FLAGS.channelNearLimit). Not subscribed during deep steps, by default.
-    const unsubscribed = !this.flags.has('channelNearLimit');
-    if (unsubscribed) {
-      this.diagnostics.unsubscribe('refheap:gc:start', this.onStart);
-      this.diagnostics.unsubscribe('refheap:gc:stop', this.onStop);
-    }
+    // The refheap:gc:start/stop subscribers stay: refheap publishes only where a subscriber has room to run
+    // (else later, from a fresh stack), so a subscriber's overflow never becomes an uncaught exception.
     const thunk = () => {
       this.budget = 10;
       this.action(H, {});
@@ -2659,10 +2646,7 @@ class Fuzzer {
     } finally {
       this.deep = false;
       this.depth = 0;
-      if (unsubscribed) {
-        this.diagnostics.subscribe('refheap:gc:start', this.onStart);
-        this.diagnostics.subscribe('refheap:gc:stop', this.onStop);
-      }
+      this.lateTick = this.tickNo;
     }
     this.resync();
   }
