@@ -713,6 +713,9 @@ class Fuzzer {
     if (dropped && typeof global.gc === 'function') global.gc();
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
+    // What a deep step kept has been published by now; the balance it leaves (a start whose stop could
+    // not be dispatched at all) is its own, not the next step's.
+    if (this.lateTick === this.tickNo) for (const H of this.heaps) H.collecting = 0;
     this.tickNo++;
     for (const [id, { tick: at, deep }] of this.pendingSentinels) {
       if (this.reportedSentinels.has(id)) {
