@@ -8,6 +8,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { NativeHeap, Ref, TypeId } from './native';
 import type { HeapStats } from './stats';
+import { append } from './own';
 
 export interface GcInfo {
   generation: number;
@@ -20,37 +21,229 @@ export type GcCallback = (phase: 'start' | 'stop', info: GcInfo) => void;
 const startChannel = diagnostics.channel('refheap:gc:start');
 const stopChannel = diagnostics.channel('refheap:gc:stop');
 
-/** A finalizer or callback threw: report it, and let the operation go on. */
-function reportCallbackError(where: string, error: unknown): void {
+/**
+ * A finalizer or callback threw: report it, and let the operation go on.
+ * Throws when even the error's text cannot be had here (V8 formats a stack
+ * on first read, which near the limit can fail): the report is then made
+ * later, from a fresh stack (`fresh`), where only what truly cannot be
+ * shown is said so.
+ */
+function reportCallbackError(where: string, error: unknown, fresh: boolean): void {
   let detail: string;
   try {
     detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  } catch {
+  } catch (unshowable) {
+    if (!fresh) throw unshowable;
     detail = 'an error that cannot be shown';
   }
   process.emitWarning(`refheap: ${where} threw: ${detail}`, { code: 'REFHEAP_CALLBACK_ERROR' });
 }
 
-/** Reports that could not be made when their error was caught (the stack was exhausted), made later. */
-const unreported: [string, unknown][] = [];
+// ------------------------------------------------------ what is done later
+//
+// The dispatcher runs at whatever depth the call that collects or frees was
+// made, and near the stack limit what it has to do — report an error user
+// code threw, publish a refheap:gc message — may not fit. Neither may be
+// lost, and a subscriber must never be called where it cannot even start:
+// Node's diagnostics_channel catches what a subscriber throws and rethrows
+// it on the next tick as an uncaught exception, so a subscriber that runs
+// out of stack inside a collection would end the process.
+//
+// So each of them is kept, in order, in slots made in advance (own
+// elements: storing into one runs no setter and allocates nothing), and
+// done from the drain: at once when the stack allows, else from a
+// microtask, on a fresh stack. Near the limit a call to an empty function
+// fails hundreds of frames before Promise.prototype.then (a builtin that
+// needs no JavaScript stack) does, so the drain is scheduled with it; if
+// even that fails, every later dispatch tries again.
 
-function reportLater(): void {
-  while (unreported.length > 0) {
-    const [where, error] = unreported.shift()!;
-    reportCallbackError(where, error);
+/** What a kept entry is. */
+const enum Kept {
+  Report,
+  Warning,
+  Start,
+  Stop,
+}
+/** Slots in the ring; entries beyond it are counted and the count reported. */
+const KEPT_SLOTS = 1024;
+const keptKind: Kept[] = [];
+/** Report: where the error was thrown; Warning: the message; Start / Stop: the channel's message. */
+const keptWhat: unknown[] = [];
+/** Report: the error. */
+const keptError: unknown[] = [];
+for (let i = 0; i < KEPT_SLOTS; i++) {
+  append(keptKind, Kept.Report);
+  append(keptWhat, undefined);
+  append(keptError, undefined);
+}
+let keptFirst = 0;
+let keptCount = 0;
+/** How many of the kept entries are channel messages: while any is, new ones queue behind them. */
+let keptMessages = 0;
+/** Entries that found the ring full. */
+let keptOverflow = 0;
+/** A drain is scheduled and has not run yet. */
+let drainScheduled = false;
+/** Failed attempts at the first entry from a fresh stack: not for want of stack, so given up on after a few. */
+let headFailures = 0;
+
+const schedule: (run: () => void) => unknown = Promise.prototype.then.bind(Promise.resolve());
+const apply = Reflect.apply;
+const nothing = (): void => {};
+/**
+ * Arguments enough for 32 KiB of stack: a subscriber is called only if a
+ * call with all of them fits (each is a machine word on the stack). Their
+ * array is made of own elements, so spreading it reads no prototype.
+ */
+const STACK_PROBE: number[] = [];
+for (let i = 0; i < 4096; i++) append(STACK_PROBE, 0);
+
+/** Whether there is room (32 KiB) to call subscribers here. */
+function roomForSubscribers(): boolean {
+  try {
+    apply(nothing, undefined, STACK_PROBE);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Keeps one entry (stores only: it must work where little else does); false when the ring is full. */
+function keep(kind: Kept, what: unknown, error?: unknown): void {
+  if (keptCount === KEPT_SLOTS) {
+    keptOverflow++;
+    return;
+  }
+  const at = (keptFirst + keptCount) % KEPT_SLOTS;
+  keptKind[at] = kind;
+  keptWhat[at] = what;
+  keptError[at] = error;
+  keptCount++;
+  if (kind === Kept.Start || kind === Kept.Stop) keptMessages++;
+}
+
+/** Schedules a drain on a fresh stack unless one is; never throws. */
+function scheduleDrain(): void {
+  if (drainScheduled) return;
+  try {
+    schedule(drainScheduledNow);
+    drainScheduled = true;
+  } catch {
+    // the next dispatch tries again
+  }
+}
+
+function drainScheduledNow(): void {
+  drainScheduled = false;
+  try {
+    drain(true);
+  } catch {
+    // (drain catches what it runs; this is for a stack exhausted anyway)
+  }
+  if (keptCount > 0 && !drainScheduled) {
+    // What is left needs a later turn: not another microtask of this checkpoint.
+    try {
+      setImmediate(drainScheduledNow);
+      drainScheduled = true;
+    } catch {
+      // the next dispatch tries again
+    }
   }
 }
 
 /**
- * Reports what user code threw, and never throws itself: so once user code
- * is entered nothing escapes the dispatcher, and a call the addon sees fail
- * cannot have started any user code.
+ * Does the kept entries in order, as far as the stack allows; what cannot be
+ * done now stays kept. `fresh`: run from a scheduled turn, not from inside a
+ * refheap call.
+ */
+function drain(fresh: boolean): void {
+  while (keptCount > 0) {
+    const at = keptFirst;
+    const kind = keptKind[at] as Kept;
+    const what = keptWhat[at];
+    const error = keptError[at];
+    const message = kind === Kept.Start || kind === Kept.Stop;
+    if (message && !roomForSubscribers()) return;
+    if (!message) {
+      try {
+        if (kind === Kept.Report) reportCallbackError(what as string, error, fresh);
+        else process.emitWarning(what as string, { code: 'REFHEAP_CALLBACK_ERROR' });
+      } catch {
+        // Out of stack: kept for later. From a fresh stack it is not that
+        // (process.emitWarning replaced by one that throws): given up on.
+        if (!fresh || ++headFailures < 3) return;
+      }
+    }
+    headFailures = 0;
+    keptWhat[at] = undefined;
+    keptError[at] = undefined;
+    keptFirst = (at + 1) % KEPT_SLOTS;
+    keptCount--;
+    if (message) {
+      keptMessages--;
+      try {
+        (kind === Kept.Start ? startChannel : stopChannel).publish(what);
+      } catch (thrown) {
+        keep(Kept.Report, 'a refheap:gc subscriber', thrown);
+      }
+    }
+  }
+  if (keptOverflow > 0) {
+    const lost = keptOverflow;
+    try {
+      process.emitWarning(`refheap: ${lost} callback error report(s) or refheap:gc message(s) could not be kept near the stack limit`, { code: 'REFHEAP_CALLBACK_ERROR' });
+      keptOverflow -= lost;
+    } catch {
+      // next time
+    }
+  }
+}
+
+/**
+ * Reports what user code threw, now if the stack allows, else later; never
+ * throws. So once user code is entered nothing escapes the dispatcher, and
+ * a call the addon sees fail cannot have started any user code.
  */
 function reportSafely(where: string, error: unknown): void {
+  keep(Kept.Report, where, error);
+  // Kept: from here on nothing may throw, or the caller would keep it again.
   try {
-    reportCallbackError(where, error);
+    drain(false);
   } catch {
-    if (unreported.push([where, error]) === 1) setImmediate(reportLater);
+    // kept
+  }
+  try {
+    if (keptCount > 0) scheduleDrain();
+  } catch {
+    // the next dispatch tries again
+  }
+}
+
+/** Publishes one refheap:gc message now if a subscriber can be called here, else later, in order. */
+function publishSafely(kind: Kept.Start | Kept.Stop, message: unknown): void {
+  if (keptMessages === 0 && roomForSubscribers()) {
+    try {
+      (kind === Kept.Start ? startChannel : stopChannel).publish(message);
+    } catch (error) {
+      // (Node's publish throws only when it cannot even defer a subscriber's error.)
+      try {
+        reportSafely('a refheap:gc subscriber', error);
+      } catch {
+        // published: must not be kept again
+      }
+    }
+    return;
+  }
+  keep(kind, message);
+  try {
+    drain(false);
+  } catch {
+    // kept
+  }
+  try {
+    if (keptCount > 0) scheduleDrain();
+  } catch {
+    // the next dispatch tries again
   }
 }
 
@@ -157,7 +350,14 @@ export class Gc {
     // after it (even while reporting an error) must not be, or a finalizer
     // would run twice. Neither the assignment nor the catch needs stack.
     let started = false;
+    // What is being handed to reportSafely / publishSafely: if even that
+    // call cannot be made, the catch below keeps it, with stores alone.
+    let handing: Kept | -1 = -1;
+    let handingWhat: unknown;
+    let handingError: unknown;
     try {
+      // What an earlier dispatch kept and could not schedule (near the stack limit).
+      if (keptCount > 0 && !drainScheduled) scheduleDrain();
       if (kind === 'finalize') {
         const finalize = this.#finalizers.get(b as TypeId);
         if (finalize) {
@@ -165,7 +365,11 @@ export class Gc {
           try {
             finalize(a as Ref);
           } catch (error) {
+            handing = Kept.Report;
+            handingWhat = 'a finalizer';
+            handingError = error;
             reportSafely('a finalizer', error);
+            handing = -1;
           }
         }
       } else if (kind === 'debug') {
@@ -173,38 +377,73 @@ export class Gc {
         try {
           this.debugOutput(a as string);
         } catch (error) {
+          handing = Kept.Report;
+          handingWhat = 'gc.debugOutput';
+          handingError = error;
           reportSafely('gc.debugOutput', error);
+          handing = -1;
         }
       } else if (kind === 'lost') {
         const message = `refheap: ${a as number} gc callback or debugOutput call(s) could not be made: the JavaScript stack was exhausted`;
-        process.emitWarning(message, { code: 'REFHEAP_CALLBACK_ERROR' });
+        keep(Kept.Warning, message);
+        started = true; // kept: the addon need not tell again
+        drain(false);
+        if (keptCount > 0) scheduleDrain();
       } else {
         const phase = kind as 'start' | 'stop';
         const info: GcInfo = { generation: a as number, collected: b as number, uncollectable: c as number, durationMs: d as number };
+        // Made before anything is started, like `info`: what fails here is "not called".
+        const message = { heap: this.#heap.name, ...info };
         started = true;
         let callbacks: GcCallback[] = [];
         try {
           callbacks = [...this.callbacks];
         } catch (error) {
+          handing = Kept.Report;
+          handingWhat = 'gc.callbacks';
+          handingError = error;
           reportSafely('gc.callbacks', error);
+          handing = -1;
         }
         for (const callback of callbacks) {
           try {
             callback(phase, { ...info });
           } catch (error) {
+            handing = Kept.Report;
+            handingWhat = 'a gc callback';
+            handingError = error;
             reportSafely('a gc callback', error);
+            handing = -1;
           }
         }
-        const channel = phase === 'start' ? startChannel : stopChannel;
-        if (channel.hasSubscribers) {
+        // Published at once where a subscriber has room to run, else kept
+        // and published from a fresh stack (see "what is done later").
+        handing = phase === 'start' ? Kept.Start : Kept.Stop;
+        handingWhat = message;
+        if ((phase === 'start' ? startChannel : stopChannel).hasSubscribers) publishSafely(handing, message);
+        handing = -1;
+      }
+    } catch {
+      if (handing !== -1) {
+        // keep(), written out: no call fits here.
+        if (keptCount === KEPT_SLOTS) keptOverflow++;
+        else {
+          const at = (keptFirst + keptCount) % KEPT_SLOTS;
+          keptKind[at] = handing;
+          keptWhat[at] = handingWhat;
+          keptError[at] = handingError;
+          keptCount++;
+          if (handing === Kept.Start || handing === Kept.Stop) keptMessages++;
+        }
+        if (!drainScheduled) {
           try {
-            channel.publish({ heap: this.#heap.name, ...info });
-          } catch (error) {
-            reportSafely('a refheap:gc subscriber', error);
+            schedule(drainScheduledNow);
+            drainScheduled = true;
+          } catch {
+            // the next dispatch tries again
           }
         }
       }
-    } catch {
       return started;
     }
     return true;

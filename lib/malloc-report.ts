@@ -17,33 +17,34 @@ function line(label: string, value: number): string {
 
 export function formatMallocStats(stats: HeapStats, layout: Readonly<Layout>): string {
   const classCount = layout.smallLimit / layout.granule;
-  const out: string[] = [
-    `Small block threshold = ${layout.smallLimit}, in ${classCount} size classes.`,
-    '',
-    'class   size   num pools   blocks in use  avail blocks',
-    '-----   ----   ---------   -------------  ------------',
-  ];
   let inUseBytes = 0;
   let availableBytes = 0;
   let quantization = 0;
   let pools = 0;
-  for (const row of stats.sizeClasses) {
-    const sizeClass = row.blockSize / layout.granule - 1;
-    out.push(
-      `${String(sizeClass).padStart(5)}   ${String(row.blockSize).padStart(4)}   ${String(row.pools).padStart(9)}   ` +
-        `${String(row.blocksInUse).padStart(13)}  ${String(row.blocksFree).padStart(12)}`,
-    );
+  // Lines are made by literals and map, never pushed: a setter on
+  // Array.prototype must not see them (lib/own.ts).
+  const rows = stats.sizeClasses.map((row) => {
     inUseBytes += row.blocksInUse * row.blockSize;
     availableBytes += row.blocksFree * row.blockSize;
     quantization += row.pools * ((layout.poolSize - layout.poolHeaderSize) % row.blockSize);
     pools += row.pools;
-  }
+    const sizeClass = row.blockSize / layout.granule - 1;
+    return (
+      `${String(sizeClass).padStart(5)}   ${String(row.blockSize).padStart(4)}   ${String(row.pools).padStart(9)}   ` +
+      `${String(row.blocksInUse).padStart(13)}  ${String(row.blocksFree).padStart(12)}`
+    );
+  });
   const { arenas } = stats;
   const arenaBytes = arenas.current * layout.arenaSize;
   const unusedPoolBytes = stats.pools.free * layout.poolSize;
   const headerBytes = pools * layout.poolHeaderSize;
   const total = inUseBytes + availableBytes + unusedPoolBytes + headerBytes + quantization;
-  out.push(
+  const out: string[] = [
+    `Small block threshold = ${layout.smallLimit}, in ${classCount} size classes.`,
+    '',
+    'class   size   num pools   blocks in use  avail blocks',
+    '-----   ----   ---------   -------------  ------------',
+    ...rows,
     '',
     line('# arenas allocated total', arenas.allocatedTotal),
     line('# arenas reclaimed', arenas.freedTotal),
@@ -62,7 +63,7 @@ export function formatMallocStats(stats: HeapStats, layout: Readonly<Layout>): s
     line('# large blocks', stats.largeBlocks.count),
     line('# bytes mapped for large blocks', stats.largeBlocks.bytes),
     line('# bytes mapped in all', stats.mappedBytes),
-  );
+  ];
   if (total !== arenaBytes || pools !== stats.pools.used || arenaBytes + stats.largeBlocks.bytes !== stats.mappedBytes) {
     throw new Error(
       `refheap internal error: the allocator's statistics do not add up ` +

@@ -4,6 +4,7 @@
  * `heap.stats()` and the CLI's reader of a live statistics page go through
  * `buildStats`, so the two report the same thing in the same shape.
  */
+import { append, setOwn } from './own';
 
 export interface SizeClassStats {
   blockSize: number;
@@ -61,41 +62,59 @@ type Container = Record<string, unknown>;
 /**
  * How to build HeapStats from one field list, worked out once per list: the
  * objects and arrays to make, in the order their first field comes (so the
- * keys come out in the list's order), and where each value goes.
+ * keys come out in the list's order), and where each value goes. Plans and
+ * results are built with own properties only (lib/own.ts): a setter a
+ * program put on Array.prototype or Object.prototype must neither see the
+ * values nor break the plan cached for every later call.
  */
-type Step =
-  | { make: 'object' | 'array'; parent: number; key: string }
-  | { set: number; parent: number; key: string; boolean: boolean }
-  | { length: number; parent: number };
+const enum Kind {
+  Object,
+  Array,
+  Value,
+  Boolean,
+  Length,
+}
+interface Step {
+  kind: Kind;
+  /** The container (an index into the containers made so far; 0 is the root). */
+  parent: number;
+  key: string;
+  /** Where the value is in the field list (Value, Boolean, Length). */
+  field: number;
+}
 const plans = new WeakMap<readonly StatsField[], Step[]>();
 
 function planFor(fields: readonly StatsField[]): Step[] {
-  let steps = plans.get(fields);
-  if (steps) return steps;
-  steps = [];
-  const containers = new Map<string, number>([['', 0]]);  // path -> index; 0 is the root
+  const cached = plans.get(fields);
+  if (cached) return cached;
+  const steps: Step[] = [];
+  const containers = new Map<string, number>([['', 0]]); // path -> index; 0 is the root
   const containerOf = (pieces: string[], next: string): number => {
     let parent = 0;
-    pieces.forEach((key, i) => {
+    for (let i = 0; i < pieces.length; i++) {
+      const key = pieces[i] as string;
       const path = pieces.slice(0, i + 1).join('.');
       let index = containers.get(path);
       if (index === undefined) {
         index = containers.size;
         containers.set(path, index);
         const following = i + 1 < pieces.length ? (pieces[i + 1] as string) : next;
-        steps!.push({ make: /^\d+$/.test(following) || following === 'length' ? 'array' : 'object', parent, key });
+        const kind = /^\d+$/.test(following) || following === 'length' ? Kind.Array : Kind.Object;
+        append(steps, { kind, parent, key, field: -1 });
       }
       parent = index;
-    });
+    }
     return parent;
   };
-  fields.forEach((field, i) => {
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i] as StatsField;
     const pieces = field.path.split('.');
     const leaf = pieces.pop() as string;
     const parent = containerOf(pieces, leaf);
     // Tables come with rows to spare; their `length` says how many are in use.
-    steps!.push(leaf === 'length' ? { length: i, parent } : { set: i, parent, key: leaf, boolean: field.boolean });
-  });
+    const kind = leaf === 'length' ? Kind.Length : field.boolean ? Kind.Boolean : Kind.Value;
+    append(steps, { kind, parent, key: leaf, field: i });
+  }
   plans.set(fields, steps);
   return steps;
 }
@@ -108,24 +127,28 @@ export function buildStats(
 ): HeapStats {
   const nodes: Container[] = [{ ...identity }];
   const lengths: [Container, number][] = [];
-  // Own data properties, as a literal makes them: an assignment would run a
-  // setter someone put on Array.prototype or Object.prototype.
-  const define = (parent: Container, key: string, value: unknown): void => {
-    Object.defineProperty(parent, key, { value, writable: true, enumerable: true, configurable: true });
-  };
   for (const step of planFor(fields)) {
     const parent = nodes[step.parent] as Container;
-    if ('make' in step) {
-      const node = step.make === 'array' ? ([] as unknown as Container) : {};
-      define(parent, step.key, node);
-      nodes.push(node);
-    } else if ('set' in step) {
-      const value = values[step.set] as number;
-      define(parent, step.key, step.boolean ? value !== 0 : value);
-    } else {
-      lengths.push([parent, values[step.length] as number]);
+    switch (step.kind) {
+      case Kind.Object:
+      case Kind.Array: {
+        const node = step.kind === Kind.Array ? ([] as unknown as Container) : {};
+        setOwn(parent, step.key, node);
+        append(nodes, node);
+        break;
+      }
+      case Kind.Value:
+        setOwn(parent, step.key, values[step.field] as number);
+        break;
+      case Kind.Boolean:
+        setOwn(parent, step.key, values[step.field] !== 0);
+        break;
+      case Kind.Length:
+        append(lengths, [parent, values[step.field] as number]);
+        break;
     }
   }
+  // Shortening an array touches only its own elements.
   for (const [array, length] of lengths) (array as unknown as unknown[]).length = length;
   return nodes[0] as unknown as HeapStats;
 }

@@ -55,31 +55,9 @@ const ROOT = path.join(__dirname, '..');
 // Actions kept off by default, each because it makes programs fail on a
 // known finding; `--enable name` turns it on.
 const FLAGS = {
-  // heap.stats(), debugMallocStats() and gc.getStats() while indexed
-  // accessors are on Array.prototype / Object.prototype (and the first
-  // stats() of the process under them): lib/stats.ts builds its plan and
-  // its result with [[Set]], so a setter runs and the result is wrong or
-  // the call throws a TypeError without a code (and the cached plan stays
-  // broken for the whole process).
-  protoStats: 'stats() & co. under indexed prototype accessors',
-  // An accessor for "code" on Object.prototype: lib/errors.ts adds `code`
-  // to its TypeError / RangeError with Object.assign ([[Set]]), so the
-  // setter runs and the error has no code.
-  protoCode: 'an Object.prototype "code" accessor',
-  // Near the stack limit (deep steps), lib/gc.ts's reportSafely() can fail
-  // in its fallback too (unreported.push / setImmediate run out of stack):
-  // the error a callback threw is never reported. By default a lost report
-  // of an error thrown in a deep step is not a finding.
-  strictStackLimit: 'every callback error reported, near the stack limit too',
   // Before f525ca9 the same failure made the dispatcher say "not called",
   // and a finalizer that ran (and threw) ran a second time: excused with this.
   oldDispatcher: 'a second finalizer run after a first that threw near the stack limit is excused',
-  // Keep the fuzzer's refheap:gc:start/stop subscribers during deep steps.
-  // refheap publishes inside the collection, at whatever depth the call that
-  // collects was made; a subscriber that runs out of stack there is caught
-  // by Node's diagnostics_channel and rethrown on the next tick as an
-  // uncaught exception: the process exits with 1.
-  channelNearLimit: 'diagnostics_channel subscribers during deep steps (the process can die)',
 };
 
 // ---------------------------------------------------------------- utilities
@@ -338,6 +316,9 @@ class Fuzzer {
     this.deepRate = options.deepRate ?? 0.01; // steps run near the stack limit
     this.namedAccessors = false;
     this.wasDeep = false;
+    // The tick of the last deep step: until the next tick, refheap:gc messages it kept may still come
+    // (published later, from a fresh stack), and a stop whose dispatch could not be made at all never.
+    this.lateTick = -1;
     this.heaps = [];
     this.program = 0;
     this.step = 0;
@@ -387,11 +368,6 @@ class Fuzzer {
 
   openHeaps() {
     return this.heaps.filter((H) => !H.closed);
-  }
-
-  /** Whether stats() may be called now (see FLAGS.protoStats). */
-  statsAllowed() {
-    return this.accessors.length === 0 || this.flags.has('protoStats');
   }
 
   onChannel(phase, message) {
@@ -592,19 +568,22 @@ class Fuzzer {
     const saveTrace = this.options.trace;
     this.options.trace = false;
     try {
-      const parts = {};
-      if (this.accessors.length === 0) { // (under accessors stats() runs their code: FLAGS.protoStats)
-        const { peakMappedBytes: _p, arenas, gc, ...rest } = heap.stats();
-        parts.stats = rest;
-        parts.arenas = arenas.current;
-        parts.gc = { enabled: gc.enabled, counts: gc.counts, thresholds: gc.thresholds, frozen: gc.frozen, garbage: gc.garbage, generations: gc.generations };
-      }
-      parts.count = heap.gc.getCount();
-      parts.threshold = heap.gc.getThreshold();
-      parts.debug = heap.gc.getDebug();
-      parts.enabled = heap.gc.isEnabled();
-      parts.frozen = heap.gc.getFreezeCount();
-      parts.garbage = heap.gc.garbage.length;
+      // (stats() runs no accessor code: its results are own properties, also under prototype
+      // accessors. `parts` is a literal: an assignment to parts.gc would run an Object.prototype.gc setter.)
+      const { peakMappedBytes: _p, arenas, gc, ...rest } = heap.stats();
+      const parts = {
+        stats: rest,
+        arenas: arenas.current,
+        gc: { enabled: gc.enabled, counts: gc.counts, thresholds: gc.thresholds, frozen: gc.frozen, garbage: gc.garbage, generations: gc.generations },
+        count: heap.gc.getCount(),
+        threshold: heap.gc.getThreshold(),
+        debug: heap.gc.getDebug(),
+        enabled: heap.gc.isEnabled(),
+        frozen: heap.gc.getFreezeCount(),
+        garbage: heap.gc.garbage.length,
+        blocks: null,
+        held: null,
+      };
       const blocks = [];
       const list = refs === true ? [] : refs;
       for (let i = 0; i < list.length && i < 8; i++) {
@@ -686,7 +665,7 @@ class Fuzzer {
     this.depth = 0;
     for (const H of this.heaps) {
       // Every "start" has its "stop", on a heap closed during the collection too.
-      if (H.collecting !== 0 && !this.deep && !this.wasDeep) {
+      if (H.collecting !== 0 && !this.deep && !this.wasDeep && this.lateTick !== this.tickNo) {
         this.finding('unbalanced-gc-events', `${H.label}: refheap:gc:start/stop unbalanced by ${H.collecting} after a step`);
       }
       H.collecting = 0;
@@ -725,13 +704,16 @@ class Fuzzer {
     if (dropped && typeof global.gc === 'function') global.gc();
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
+    // What a deep step kept has been published by now; the balance it leaves (a start whose stop could
+    // not be dispatched at all) is its own, not the next step's.
+    if (this.lateTick === this.tickNo) for (const H of this.heaps) H.collecting = 0;
     this.tickNo++;
     for (const [id, { tick: at, deep }] of this.pendingSentinels) {
       if (this.reportedSentinels.has(id)) {
         this.pendingSentinels.delete(id);
         this.reportedSentinels.delete(id);
       } else if (this.tickNo - at >= 2) {
-        if (!deep || this.flags.has('strictStackLimit')) this.finding('callback-error-unreported', `the error #${id} a finalizer/gc callback/debugOutput threw${deep ? ' (near the stack limit)' : ''} was never reported as a REFHEAP_CALLBACK_ERROR warning`);
+        this.finding('callback-error-unreported', `the error #${id} a finalizer/gc callback/debugOutput threw${deep ? ' (near the stack limit)' : ''} was never reported as a REFHEAP_CALLBACK_ERROR warning`);
         this.pendingSentinels.delete(id);
       }
     }
@@ -1811,7 +1793,6 @@ class Fuzzer {
   }
 
   a_stats(H) {
-    if (!this.statsAllowed() && !H.closed) return;
     const which = this.pick(['stats', 'stats', 'debugMallocStats', 'getStats']);
     const fn = which === 'getStats' ? H.heap.gc.getStats : H.heap[which];
     const self = which === 'getStats' ? H.heap.gc : H.heap;
@@ -2498,7 +2479,7 @@ class Fuzzer {
       let key = String(this.pick([0, 0, 1, 2, 3, 5, 8]));
       if (!onArray && this.chance(0.4)) {
         const names = ['length', 'finalize', 'uncollectable', 'maxBytes', 'thresholds', 'autoCollect', 'publish', 'index', 'then'];
-        if (this.flags.has('protoStats')) for (const k of ['liveBlocks', 'counts', 'generations', 'sizeClasses', 'collections', 'gc']) append(names, k);
+        for (const k of ['liveBlocks', 'counts', 'generations', 'sizeClasses', 'collections', 'gc']) append(names, k);
         key = this.pick(names);
         this.namedAccessors = true;
       }
@@ -2574,11 +2555,11 @@ class Fuzzer {
   /**
    * An accessor for "code" (and "index") on Object.prototype, around one
    * failing call of each kind of error: each must still have its own code
-   * (FLAGS.protoCode; the fuzzer's own records read "code" too, so it is
-   * never left on for other actions).
+   * (the fuzzer's own records read "code" too, so it is never left on for
+   * other actions).
    */
   a_protoCode(H, ctx, nested) {
-    if (nested || !this.flags.has('protoCode') || H.closed) return;
+    if (nested || H.closed) return;
     let ran = 0;
     const store = new WeakMap();
     for (const key of ['code', 'index']) {
@@ -2645,13 +2626,8 @@ class Fuzzer {
     this.totals.deepSteps++;
     this.deep = true;
     this.wasDeep = true;
-    // A diagnostics_channel subscriber that runs out of stack is rethrown by Node on the next tick, uncaught:
-    // the process dies (see FLAGS.channelNearLimit). Not subscribed during deep steps, by default.
-    const unsubscribed = !this.flags.has('channelNearLimit');
-    if (unsubscribed) {
-      this.diagnostics.unsubscribe('refheap:gc:start', this.onStart);
-      this.diagnostics.unsubscribe('refheap:gc:stop', this.onStop);
-    }
+    // The refheap:gc:start/stop subscribers stay: refheap publishes only where a subscriber has room to run
+    // (else later, from a fresh stack), so a subscriber's overflow never becomes an uncaught exception.
     const thunk = () => {
       this.budget = 10;
       this.action(H, {});
@@ -2664,10 +2640,7 @@ class Fuzzer {
     } finally {
       this.deep = false;
       this.depth = 0;
-      if (unsubscribed) {
-        this.diagnostics.subscribe('refheap:gc:start', this.onStart);
-        this.diagnostics.subscribe('refheap:gc:stop', this.onStop);
-      }
+      this.lateTick = this.tickNo;
     }
     this.resync();
   }
@@ -2772,12 +2745,8 @@ async function child(args) {
   for (let i = 0; i < 64; i++) await new Promise((resolve) => process.nextTick(resolve));
   const refheap = require(ROOT);
   const fz = new Fuzzer(refheap, { trace: args.trace, hostile: args.hostile, enable: args.enable, breakCheck: args.breakCheck, deepRate: args.deepRate, stacks: process.env.REFHEAP_JS_FUZZ_STACKS === '1' });
-  if (!fz.flags.has('protoStats')) {
-    // lib/stats.ts caches how to build HeapStats at the first stats() call: made here, before any accessor exists.
-    const h = new refheap.Heap({ publish: false });
-    h.stats();
-    h.close();
-  }
+  // (No stats() here before the programs: lib/stats.ts caches how to build
+  // HeapStats at the first call, which may be made under accessors.)
   const write = (obj) => fs.writeSync(1, JSON.stringify(obj) + '\n');
   const started = Date.now();
   for (let i = 0; i < args.programs; i++) {
