@@ -28,6 +28,7 @@ void finalize_state(napi_env /*env*/, void* data, void* /*hint*/) {
   auto* state = static_cast<AddonState*>(data);
   close_all_heaps(state);
   state->heaps.for_each([](HeapHandle* handle) { handle->state = nullptr; });
+  free_orphan_views(state);
   delete state;
 }
 

@@ -78,5 +78,8 @@ bool add_gc_functions(napi_env env, napi_value object, AddonState* state);
 // The view of a block's data (heap_views.cc).
 Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block);
 void forget_views(Napi::Env env, HeapHandle& handle, bool detach);
+// Frees the records of views never made (AddonState::orphan_views), when
+// the environment's state goes.
+void free_orphan_views(AddonState* state);
 
 }  // namespace refheap::binding

@@ -47,7 +47,7 @@ bool any_slot_filled(Block* block) {
 }  // namespace
 
 Heap::Heap(uint64_t max_bytes)
-    : id_(Registry::next_heap_id()), pages_(max_bytes), small_(pages_, id_), large_(pages_, id_) {
+    : id_(registry_user_.id), pages_(max_bytes), small_(pages_, id_), large_(pages_, id_) {
   // Before refusing a mapping for maxBytes, collect everything (SPEC 8).
   pages_.set_pressure_handler([](void* heap) { static_cast<Heap*>(heap)->collector_.collect(kGenerations - 1); }, this);
 }

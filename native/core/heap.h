@@ -88,7 +88,7 @@ class Heap {
   // Starts loading the header a slot word names, checking nothing (a prefetch
   // of a bad address is harmless); for the collector's scans.
   void prefetch_bits(uint64_t bits) const {
-    const RegistryEntry* table = g_registry_table;
+    const RegistryEntry* table = g_registry_table.load(std::memory_order_relaxed);
     if (bits == 0 || table == nullptr) return;
     const RegistryEntry& entry = table[ref_slot(bits)];
     // Only this heap's mappings: another thread may free another heap's Arena.
@@ -258,6 +258,15 @@ class Heap {
   void release_memory();
   void page_tick();
 
+  // The heap counts as a user of the registry (Registry::unload) from its
+  // first member's construction to its last member's destruction. First.
+  struct RegistryUser {
+    uint64_t id = Registry::open_heap();
+    RegistryUser() = default;
+    RegistryUser(const RegistryUser&) = delete;
+    RegistryUser& operator=(const RegistryUser&) = delete;
+    ~RegistryUser() { Registry::close_heap(); }
+  } registry_user_;
   uint64_t id_;
   bool closed_ = false;
   PageSource pages_;

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <sstream>
 #include <system_error>
+#include <type_traits>
 
 namespace refheap {
 namespace {
@@ -50,23 +51,35 @@ std::string os_error(const char* what, const std::string& path) {
 }
 
 // The pages open in this process, for exit(): a process.exit() ends the
-// process without closing its heaps. Leaked on purpose, so that it outlives
-// every static destructor that might still close a heap. Each entry keeps
-// the pid that made it: a child forked without exec inherits the list, and
-// must not remove its parent's pages when it exits.
+// process without closing its heaps. Each entry keeps the pid that made it:
+// a child forked without exec inherits the list, and must not remove its
+// parent's pages when it exits.
+//
+// The list is made with the first page, which registers remove_open_pages()
+// with atexit(). In a shared library (the addon) that handler runs when the
+// library is unloaded too (Node dlcloses it after the last worker that
+// loaded it), so it frees the list, under the lock: otherwise each unloaded
+// copy would leak it. A heap closed after the handler ran (a static
+// destructor, or a worker still running while the process exits) finds no
+// list and has nothing to forget; a page made after it makes the list again
+// and registers the handler again, which exit() then runs too. The lock
+// itself is trivially destructible, so it outlives every destructor.
 struct OpenPage {
   pid_t pid;
   std::string path;
 };
 std::mutex open_pages_lock;
+static_assert(std::is_trivially_destructible<std::mutex>::value, "the lock must outlive every static destructor");
 std::vector<OpenPage>* open_pages = nullptr;
 
 void remove_open_pages() {
   std::lock_guard<std::mutex> guard(open_pages_lock);
+  if (open_pages == nullptr) return;
   for (const OpenPage& page : *open_pages) {
     if (page.pid == getpid()) unlink(page.path.c_str());
   }
-  open_pages->clear();
+  delete open_pages;
+  open_pages = nullptr;
 }
 
 void remember_page(const std::string& path) {
@@ -80,6 +93,7 @@ void remember_page(const std::string& path) {
 
 void forget_page(const std::string& path) {
   std::lock_guard<std::mutex> guard(open_pages_lock);
+  if (open_pages == nullptr) return;  // remove_open_pages() ran: nothing left to forget
   for (auto it = open_pages->begin(); it != open_pages->end(); ++it) {
     if (it->path == path) {
       open_pages->erase(it);

@@ -29,8 +29,10 @@
 // changed pid does not keep close() from removing the file.
 //
 // Removal: the destructor removes the file; so does exit() for every page
-// still open (a process.exit() skips the heaps' own cleanup). A killed
-// process leaves its files behind: readers check that the pid is alive.
+// still open (a process.exit() skips the heaps' own cleanup), and the
+// unload of the library (dlclose), which also frees the list of pages. A
+// killed process leaves its files behind: readers check that the pid is
+// alive.
 #pragma once
 
 #include <cstddef>
