@@ -18,7 +18,8 @@
         "native/binding/errors.cc",
         "native/binding/gc_functions.cc",
         "native/binding/heap_functions.cc",
-        "native/binding/heap_views.cc"
+        "native/binding/heap_views.cc",
+        "native/binding/fresh_turn.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api"],
       "defines": [

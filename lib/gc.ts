@@ -63,11 +63,13 @@ const enum Kept {
   Warning,
   Start,
   Stop,
+  /** Callbacks or debug lines that could not be called: what is their count. */
+  Lost,
 }
 /** Slots in the ring; entries beyond it are counted and the count reported. */
 const KEPT_SLOTS = 1024;
 const keptKind: Kept[] = [];
-/** Report: where the error was thrown; Warning: the message; Start / Stop: the channel's message. */
+/** Report: where the error was thrown; Warning: the message; Start / Stop: the channel's message; Lost: a count. */
 const keptWhat: unknown[] = [];
 /** Report: the error. */
 const keptError: unknown[] = [];
@@ -167,7 +169,7 @@ function drain(fresh: boolean): void {
     if (!message) {
       try {
         if (kind === Kept.Report) reportCallbackError(what as string, error, fresh);
-        else process.emitWarning(what as string, { code: 'REFHEAP_CALLBACK_ERROR' });
+        else process.emitWarning(kind === Kept.Lost ? lostMessage(what as number) : (what as string), { code: 'REFHEAP_CALLBACK_ERROR' });
       } catch {
         // Out of stack: kept for later. From a fresh stack it is not that
         // (process.emitWarning replaced by one that throws): given up on.
@@ -197,6 +199,10 @@ function drain(fresh: boolean): void {
       // next time
     }
   }
+}
+
+function lostMessage(count: number): string {
+  return `refheap: ${count} gc callback or debugOutput call(s) could not be made: the JavaScript stack was exhausted`;
 }
 
 /**
@@ -258,7 +264,7 @@ export class Gc {
   readonly #finalizers = new Map<TypeId, (ref: Ref) => void>();
   // The addon holds this weakly (a strong hold would keep the heap alive
   // forever), so this object must.
-  readonly #dispatcher = (kind: string, ...args: (number | string)[]): boolean => this.#dispatch(kind, ...args);
+  readonly #dispatcher = (kind: string, ...args: (number | string | boolean)[]): boolean | 1 => this.#dispatch(kind, ...args);
 
   constructor(native: NativeHeap, heap: { readonly name: string; stats(): HeapStats }) {
     this.#native = native;
@@ -341,10 +347,12 @@ export class Gc {
    * Everything the addon calls in JavaScript comes through here. Returns
    * true once the user code it had to call was entered: the addon takes
    * anything else (the stack was exhausted before user code could start)
-   * as "not called", and tries a finalizer again at its next call, or
-   * reports a lost callback later.
+   * as "not called", and tries again from a fresh turn (a finalizer, a
+   * collection event: delivered late) or reports the lost call (a debug
+   * line). 1: it ran, and what it kept waits for a turn it could not
+   * schedule (the addon gives one, and calls 'turn').
    */
-  #dispatch(kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): boolean {
+  #dispatch(kind: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown, late?: unknown, dropped?: unknown): boolean | 1 {
     // Set just before user code is called. What overflows the stack before
     // that is "not called" (the addon tries a finalizer again); what fails
     // after it (even while reporting an error) must not be, or a finalizer
@@ -355,6 +363,15 @@ export class Gc {
     let handing: Kept | -1 = -1;
     let handingWhat: unknown;
     let handingError: unknown;
+    // The refheap:gc message of this event, once made and until handed to
+    // publishSafely: whatever fails in between (a callback's report, even
+    // reading hasSubscribers), the catch keeps it, or its start or stop
+    // would be lost while the addon counts it delivered.
+    let unpublished: Kept | -1 = -1;
+    let unpublishedWhat: unknown;
+    // Callbacks of this event not called yet: if the stack gives out before
+    // they are, the catch counts them lost (a warning), never silently.
+    let uncalled = 0;
     try {
       // What an earlier dispatch kept and could not schedule (near the stack limit).
       if (keptCount > 0 && !drainScheduled) scheduleDrain();
@@ -383,9 +400,13 @@ export class Gc {
           reportSafely('gc.debugOutput', error);
           handing = -1;
         }
+      } else if (kind === 'turn') {
+        // A fresh turn the addon gave us, for what was kept and could not be scheduled.
+        started = true;
+        drain(true);
+        if (keptCount > 0) scheduleDrain();
       } else if (kind === 'lost') {
-        const message = `refheap: ${a as number} gc callback or debugOutput call(s) could not be made: the JavaScript stack was exhausted`;
-        keep(Kept.Warning, message);
+        keep(Kept.Lost, a);
         started = true; // kept: the addon need not tell again
         drain(false);
         if (keptCount > 0) scheduleDrain();
@@ -394,7 +415,13 @@ export class Gc {
         const info: GcInfo = { generation: a as number, collected: b as number, uncollectable: c as number, durationMs: d as number };
         // Made before anything is started, like `info`: what fails here is "not called".
         const message = { heap: this.#heap.name, ...info };
+        unpublished = phase === 'start' ? Kept.Start : Kept.Stop;
+        unpublishedWhat = message;
         started = true;
+        if ((dropped as number) > 0) {
+          keep(Kept.Warning, `refheap: the gc callbacks and refheap:gc messages of ${dropped as number} collection(s) could not be kept near the stack limit`);
+          scheduleDrain();
+        }
         let callbacks: GcCallback[] = [];
         try {
           callbacks = [...this.callbacks];
@@ -405,36 +432,56 @@ export class Gc {
           reportSafely('gc.callbacks', error);
           handing = -1;
         }
-        for (const callback of callbacks) {
-          try {
-            callback(phase, { ...info });
-          } catch (error) {
-            handing = Kept.Report;
-            handingWhat = 'a gc callback';
-            handingError = error;
-            reportSafely('a gc callback', error);
-            handing = -1;
+        uncalled = callbacks.length;
+        // Late (the addon could not call us when it happened): the callbacks were due then,
+        // and are not called after the fact; the message is still published, so that every
+        // 'start' a subscriber sees has its 'stop'.
+        if (late !== true) {
+          // Indexed over our own copy: no iterator, nothing that can fail between
+          // counting a callback called and calling it.
+          for (let i = 0; i < callbacks.length; i++) {
+            const callback = callbacks[i] as GcCallback;
+            const argument = { ...info };
+            uncalled--;
+            try {
+              callback(phase, argument);
+            } catch (error) {
+              handing = Kept.Report;
+              handingWhat = 'a gc callback';
+              handingError = error;
+              reportSafely('a gc callback', error);
+              handing = -1;
+            }
           }
+        }
+        if (uncalled > 0) {
+          keep(Kept.Lost, uncalled);
+          uncalled = 0;
+          scheduleDrain();
         }
         // Published at once where a subscriber has room to run, else kept
         // and published from a fresh stack (see "what is done later").
-        handing = phase === 'start' ? Kept.Start : Kept.Stop;
-        handingWhat = message;
-        if ((phase === 'start' ? startChannel : stopChannel).hasSubscribers) publishSafely(handing, message);
-        handing = -1;
+        // (publishSafely throws only where it has neither published nor kept the message.)
+        if ((phase === 'start' ? startChannel : stopChannel).hasSubscribers) publishSafely(unpublished, message);
+        unpublished = -1;
       }
     } catch {
-      if (handing !== -1) {
-        // keep(), written out: no call fits here.
+      // keep(), written out (no call fits here): what was being handed over,
+      // the callbacks not called, then the message.
+      for (let i = 0; i < 3; i++) {
+        const what = i === 0 ? handing : i === 1 ? (uncalled > 0 ? Kept.Lost : -1) : unpublished;
+        if (what === -1) continue;
         if (keptCount === KEPT_SLOTS) keptOverflow++;
         else {
           const at = (keptFirst + keptCount) % KEPT_SLOTS;
-          keptKind[at] = handing;
-          keptWhat[at] = handingWhat;
-          keptError[at] = handingError;
+          keptKind[at] = what;
+          keptWhat[at] = i === 0 ? handingWhat : i === 1 ? uncalled : unpublishedWhat;
+          keptError[at] = i === 0 ? handingError : undefined;
           keptCount++;
-          if (handing === Kept.Start || handing === Kept.Stop) keptMessages++;
+          if (what === Kept.Start || what === Kept.Stop) keptMessages++;
         }
+      }
+      if (handing !== -1 || uncalled > 0 || unpublished !== -1) {
         if (!drainScheduled) {
           try {
             schedule(drainScheduledNow);
@@ -444,8 +491,9 @@ export class Gc {
           }
         }
       }
-      return started;
+      return started && (drainScheduled || keptCount === 0 ? true : 1);
     }
-    return true;
+    // 1: kept work waits and no turn could be scheduled for it; the addon gives us one.
+    return drainScheduled || keptCount === 0 ? true : 1;
   }
 }

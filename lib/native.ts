@@ -75,7 +75,13 @@ interface NativeHeapMethods {
 }
 
 /** What the addon calls: ('finalize', ref, type), ('start' | 'stop', generation, collected, uncollectable, durationMs), ('debug', line). */
-export type Dispatcher = (kind: 'finalize' | 'start' | 'stop' | 'debug', ...args: (number | string)[]) => void;
+/**
+ * What the addon calls for every finalizer, collection event ('start'/'stop': generation, collected,
+ * uncollectable, durationMs, late, dropped pairs before it), debug line, report of calls it could not
+ * make ('lost') and fresh turn it gave ('turn'). True once it ran; 1: it ran, and kept work it could not
+ * schedule (the addon gives it a fresh turn); anything else: not called at all.
+ */
+export type Dispatcher = (kind: string, ...args: (number | string | boolean)[]) => boolean | 1;
 
 /** The block layout, defined once in native/core. */
 export interface Layout {

@@ -107,7 +107,7 @@ describe('refheap:gc subscribers near the stack limit', () => {
       diagnostics.subscribe('refheap:gc:stop', on('stop'));
       let lost = 0;
       process.on('warning', (warning) => {
-        // Dispatches the addon could not make at all (SPEC: reported, not retried): no one got those.
+        // gc callbacks the addon could not call at all (reported, not called late).
         const match = /refheap: (\\d+) gc callback or debugOutput call\\(s\\) could not be made/.exec(warning.message);
         if (match) lost += Number(match[1]);
       });
@@ -132,7 +132,8 @@ describe('refheap:gc subscribers near the stack limit', () => {
           let starts = 0;
           let stops = 0;
           for (const phase of deep) phase === 'start' ? starts++ : stops++;
-          console.log(JSON.stringify({ warm, collections, events: deep.length, late: before - inTime, starts, stops, lost, bad, sync }));
+          const alternating = deep.every((phase, i) => phase === (i % 2 === 0 ? 'start' : 'stop'));
+          console.log(JSON.stringify({ warm, collections, events: deep.length, late: before - inTime, starts, stops, alternating, lost, bad, sync }));
         });
       }));
     `);
@@ -141,11 +142,89 @@ describe('refheap:gc subscribers near the stack limit', () => {
     const report = lastJson(result);
     expect(report.warm).toBe(2);
     expect(report.collections).toBeGreaterThan(100);
-    expect(report.events + report.lost).toBe(2 * report.collections);
-    expect(report.events).toBeGreaterThan(report.collections);
+    // Every event arrives (before the fix of late events, a dispatch the addon could not make at all
+    // lost its message: under ASan 86 of 300), each start followed by its stop.
+    expect(report.events).toBe(2 * report.collections);
+    expect(report.alternating).toBe(true);
     expect(report.late).toBeGreaterThan(0); // some were kept and published from a fresh stack
-    expect(Math.abs(report.starts - report.stops)).toBeLessThanOrEqual(report.lost);
+    expect(report.lost).toBe(0); // no gc callbacks: none lost
     expect(report.bad).toBe(0);
     expect(report.sync).toEqual(['start', 'stop']);
+  });
+});
+
+describe('what the addon could not call near the stack limit comes on a fresh turn', () => {
+  beforeAll(expectBuilt);
+
+  it('a release and a collection run at the limit, with no later call on the heap: the start and stop, the finalizer and the report of the callbacks all come by themselves', () => {
+    const result = runNode(`
+      ${requireBuilt()}
+      const diagnostics = require('node:diagnostics_channel');
+      ${AT_STACK_LIMIT}
+      const heap = new refheap.Heap({ publish: false, autoCollect: false });
+      let finalized = 0;
+      const T = heap.defineType('T', { finalize: () => { finalized++; } });
+      let called = 0;
+      heap.gc.callbacks.push(() => { called++; });
+      const events = [];
+      diagnostics.subscribe('refheap:gc:start', (m) => { if (m.heap === heap.name) events[events.length] = 'start'; });
+      diagnostics.subscribe('refheap:gc:stop', (m) => { if (m.heap === heap.name) events[events.length] = 'stop'; });
+      let lostCallbacks = 0;
+      process.on('warning', (warning) => {
+        const match = /refheap: (\\d+) gc callback or debugOutput call\\(s\\) could not be made/.exec(warning.message);
+        if (match) lostCallbacks += Number(match[1]);
+        // Entered, but the call of the finalizer itself overflowed: it counts as run (and threw).
+        if (/refheap: a finalizer threw: RangeError/.test(warning.message)) finalizerOverflows++;
+        if (/refheap: a gc callback threw: RangeError/.test(warning.message)) callbackOverflows++;
+      });
+      let callbackOverflows = 0;
+      let finalizerOverflows = 0;
+      process.nextTick(() => {});
+      heap.gc.collect();
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      (async () => {
+        let rounds = 0;
+        let missing = 0;
+        let unfinalized = 0;
+        for (let skip = 0; skip < 60; skip++) {
+          // A cycle for the collection, and a block whose count reaches zero at the limit (its
+          // finalizer is due at once; a collector-path finalizer that cannot be called waits for the
+          // next collection instead, which keeps its block).
+          const ref = heap.alloc(8, 1);
+          heap.setRef(ref, 0, ref);
+          heap.release(ref);
+          const lone = heap.alloc(8, 0, T);
+          const [before, finalizedBefore] = [events.length, finalized];
+          let released = false;
+          atStackLimit(() => {
+            if (!released) heap.release(lone);
+            released = true;
+            heap.gc.collect();
+          }, skip);
+          // Nothing calls the heap from here on in this round.
+          await turn();
+          await turn();
+          rounds++;
+          if (events.length - before !== 2) missing++;
+          if (finalized - finalizedBefore !== 1) unfinalized++;
+          unfinalized -= finalizerOverflows;
+          finalizerOverflows = 0;
+        }
+        const collections = heap.stats().gc.generations[2].collections - 1;
+        const alternating = events.every((phase, i) => phase === (i % 2 === 0 ? 'start' : 'stop'));
+        await turn();
+        console.log(JSON.stringify({ rounds, collections, missing, unfinalized, alternating, events: events.length, called, lostCallbacks, callbackOverflows }));
+      })();
+    `);
+    expectExit(result, 0);
+    const report = lastJson(result);
+    expect(report.collections).toBe(report.rounds);
+    // Before the fresh turns: the events and finalizers the addon could not call waited for a next call.
+    expect(report.missing).toBe(0);
+    expect(report.unfinalized).toBe(0);
+    expect(report.alternating).toBe(true);
+    expect(report.events).toBe(2 * (report.rounds + 1));
+    // Every callback was called, or reported as not called, or as overflowing the stack on its call.
+    expect(report.called + report.lostCallbacks + report.callbackOverflows).toBe(2 * (report.rounds + 1));
   });
 });

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "fresh_turn.h"
 #include "heap_handle.h"
 #include "js_values.h"
 #include "../core/os.h"
@@ -29,6 +30,7 @@ void finalize_state(napi_env /*env*/, void* data, void* /*hint*/) {
   close_all_heaps(state);
   state->heaps.for_each([](HeapHandle* handle) { handle->state = nullptr; });
   free_orphan_views(state);
+  stop_fresh_turns(state);
   delete state;
 }
 
@@ -180,6 +182,7 @@ napi_value init(napi_env env, napi_value exports) {
     return nullptr;
   }
   napi_add_env_cleanup_hook(env, [](void* data) { close_all_heaps(static_cast<AddonState*>(data)); }, state);
+  start_fresh_turns(env, state);  // without them, what fails near the stack limit waits for the next call
   napi_value heap_functions;
   const bool made = add_function(env, exports, "createHeap", callback<create_heap>) &&
                     napi_create_object(env, &heap_functions) == napi_ok &&

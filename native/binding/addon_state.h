@@ -9,6 +9,7 @@
 namespace refheap::binding {
 
 struct ViewRecord;
+struct FreshTurns;
 
 struct AddonState {
   explicit AddonState(uint32_t seed) : heaps(seed) {}
@@ -19,6 +20,7 @@ struct AddonState {
   // Node calls their finalizer if it made the buffer after all; those it
   // never calls are freed with this state (free_orphan_views).
   ViewRecord* orphan_views = nullptr;
+  FreshTurns* fresh_turns = nullptr;  // fresh_turn.h; nullptr if Node-API refused it
 
   static AddonState* of(Napi::Env env) { return env.GetInstanceData<AddonState>(); }
 };

@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "fast_calls.h"
 #include "guarded.h"
+#include "fresh_turn.h"
 #include "heap_handle.h"
 #include "js_values.h"
 
@@ -406,6 +407,11 @@ const HeapFunction kFunctions[] = {
 
 void HeapHandle::close(Napi::Env env, bool detach_views) {
   if (heap.closed()) return;
+  // What waits for the next call (a collection's 'stop' among it) is done
+  // first, while views can still be made and detached: JavaScript runs,
+  // and may close the heap itself. (At teardown no JavaScript runs.)
+  if (detach_views && heap.has_work_waiting()) heap.catch_up();
+  if (heap.closed()) return;
   forget_views(env, *this, detach_views);
   heap.close();
 }
@@ -463,19 +469,24 @@ bool HeapHandle::dispatch(std::initializer_list<napi_value> args) {
   Napi::Function function = dispatcher.Value();
   if (function.IsEmpty()) return true;  // the JavaScript heap object, and its gc, are gone: nothing to call
   // Calls that could not be made before are reported first (lib/gc.ts).
-  if (lost_calls > 0 && args.size() > 0) {
+  if (lost_calls > 0) {
     napi_value kind = Napi::String::New(js, "lost");
     napi_value count = Napi::Number::New(js, static_cast<double>(lost_calls));
     napi_value lost_args[] = {kind, count};
     if (call_dispatcher(function, lost_args, 2)) lost_calls = 0;
   }
-  return call_dispatcher(function, args.begin(), args.size());
+  const bool ran = call_dispatcher(function, args.begin(), args.size());
+  // Not called: what it carried waits for a fresh stack, not for a next call that may never come.
+  if (!ran || lost_calls > 0 || dispatcher_waits) ask_fresh_turn(*this);
+  return ran;
 }
 
 // The dispatcher catches and reports whatever user code throws, and returns
-// true once it has run. Anything still pending (the stack was exhausted
-// before it could start, or a worker is being terminated) means it did not
-// run, and must not break the operation that called us.
+// true once it has run (1: it has, and kept work it could not schedule,
+// which it does when called again from a fresh stack). Anything still
+// pending (the stack was exhausted before it could start, or a worker is
+// being terminated) means it did not run, and must not break the operation
+// that called us.
 bool HeapHandle::call_dispatcher(napi_value function, const napi_value* args, size_t count) {
   // An exception already pending belongs to the call that is ending: it is
   // not ours to clear, and nothing can be called now (so: not called).
@@ -488,8 +499,29 @@ bool HeapHandle::call_dispatcher(napi_value function, const napi_value* args, si
   napi_value ignored;
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+  if (!called || pending || result == nullptr) return false;
   bool ran = false;
-  return called && !pending && result != nullptr && napi_get_value_bool(env, result, &ran) == napi_ok && ran;
+  if (napi_get_value_bool(env, result, &ran) == napi_ok) return ran;
+  double kept = 0;
+  if (napi_get_value_double(env, result, &kept) != napi_ok || kept != 1) return false;
+  dispatcher_waits = true;
+  return true;
+}
+
+void HeapHandle::catch_up() {
+  turn_asked = false;
+  if (heap.closed()) return;
+  // A finalizer run from here may drop the last JavaScript hold on the heap,
+  // and nothing on this stack holds it: pinned for the turn.
+  pins++;
+  heap.catch_up();
+  if (!heap.closed() && (lost_calls > 0 || dispatcher_waits)) {
+    dispatcher_waits = false;
+    Napi::Env js(env);
+    Napi::HandleScope scope(js);
+    dispatch({Napi::String::New(js, "turn")});
+  }
+  unpin();
 }
 
 bool HeapHandle::run_finalizer(Block* block) {
@@ -499,15 +531,16 @@ bool HeapHandle::run_finalizer(Block* block) {
                    Napi::Number::New(js, block->type)});
 }
 
-void HeapHandle::collection_event(bool starting, const CollectionInfo& info) {
+// A late event was kept by the core when its moment came (late_events.h):
+// JavaScript publishes it, and tells of the gc callbacks it no longer calls.
+bool HeapHandle::collection_event(bool starting, const CollectionInfo& info) {
   Napi::Env js(env);
   Napi::HandleScope scope(js);
-  if (!dispatch({Napi::String::New(js, starting ? "start" : "stop"), Napi::Number::New(js, info.generation),
-                 Napi::Number::New(js, static_cast<double>(info.collected)),
-                 Napi::Number::New(js, static_cast<double>(info.uncollectable)),
-                 Napi::Number::New(js, info.duration_ms)})) {
-    lost_calls++;
-  }
+  return dispatch({Napi::String::New(js, starting ? "start" : "stop"), Napi::Number::New(js, info.generation),
+                   Napi::Number::New(js, static_cast<double>(info.collected)),
+                   Napi::Number::New(js, static_cast<double>(info.uncollectable)),
+                   Napi::Number::New(js, info.duration_ms), Napi::Boolean::New(js, info.late),
+                   Napi::Number::New(js, static_cast<double>(info.dropped_before))});
 }
 
 void HeapHandle::debug_line(const std::string& line) {

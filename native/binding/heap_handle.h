@@ -35,16 +35,21 @@ struct HeapHandle final : GcHooks {
   // while the environment is being torn down, nor needed then).
   void close(Napi::Env env, bool detach_views);
   void unpin();
+  // From a fresh turn (fresh_turn.h): does what the heap kept for its next
+  // call, and has the dispatcher do what it kept.
+  void catch_up();
+  bool turn_asked = false;  // a fresh turn is queued for this heap
 
   bool run_finalizer(Block* block) override;
-  void collection_event(bool starting, const CollectionInfo& info) override;
+  bool collection_event(bool starting, const CollectionInfo& info) override;
   void debug_line(const std::string& line) override;
 
  private:
   // Whether the dispatcher ran (see call_dispatcher).
   bool dispatch(std::initializer_list<napi_value> args);
   bool call_dispatcher(napi_value function, const napi_value* args, size_t count);
-  uint64_t lost_calls = 0;  // gc callbacks and debug lines that could not be called, not yet reported
+  uint64_t lost_calls = 0;  // debug lines that could not be called, not yet reported
+  bool dispatcher_waits = false;  // the dispatcher kept work it could not schedule (lib/gc.ts)
 };
 
 // Creates the native side of one heap: the External JavaScript holds it

@@ -364,7 +364,7 @@ uint64_t Collector::collect(unsigned generation) {
   const auto start = std::chrono::steady_clock::now();
   CollectionInfo info;
   info.generation = generation;
-  if (GcHooks* hooks = heap_.hooks()) hooks->collection_event(true, info);
+  event(true, info);
   if (debug & debug_flags::kStats) {
     debug_line(format("gc: collecting generation %u...", generation));
     debug_line(format("gc: objects in each generation: %zu %zu %zu", generations_[0].size(), generations_[1].size(),
@@ -430,10 +430,41 @@ uint64_t Collector::collect(unsigned generation) {
   }
   // Every 'start' has its 'stop' (SPEC 6), also when JavaScript closed the
   // heap meanwhile: the Operation keeps the heap, and its hooks, until we return.
-  if (GcHooks* hooks = heap_.hooks()) hooks->collection_event(false, info);
+  event(false, info);
   collecting_ = false;
   if (!heap_.closed()) heap_.run_finalizers();  // those whose counts reached zero while we ran
   return info.collected + info.uncollectable;
+}
+
+void Collector::event(bool starting, const CollectionInfo& info) {
+  GcHooks* hooks = heap_.hooks();
+  if (hooks == nullptr) return;
+  // Those kept before go first: a subscriber sees them in order.
+  deliver_late_events();
+  if (late_.empty()) {
+    CollectionInfo now = info;
+    now.dropped_before = late_.take_dropped();
+    if (hooks->collection_event(starting, now)) return;
+    late_.keep(starting, info);
+    // Not told after all: told with the next one.
+    late_.add_dropped(now.dropped_before);
+    return;
+  }
+  late_.keep(starting, info);
+}
+
+void Collector::deliver_late_events() {
+  GcHooks* hooks = heap_.hooks();
+  while (hooks != nullptr && !late_.empty()) {
+    CollectionInfo info = late_.front().info;
+    info.late = true;
+    info.dropped_before = late_.take_dropped();
+    if (!hooks->collection_event(late_.front().starting, info)) {
+      late_.add_dropped(info.dropped_before);
+      return;
+    }
+    late_.pop();
+  }
 }
 
 void Collector::freeze() {

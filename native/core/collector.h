@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "block.h"
+#include "late_events.h"
 #include "types.h"
 
 namespace refheap {
@@ -64,13 +65,6 @@ constexpr uint64_t kUncollectable = 4;
 constexpr uint64_t kSaveAll = 32;
 constexpr uint64_t kLeak = kCollectable | kUncollectable | kSaveAll;
 }  // namespace debug_flags
-
-struct CollectionInfo {
-  unsigned generation = 0;
-  uint64_t collected = 0;
-  uint64_t uncollectable = 0;
-  double duration_ms = 0;
-};
 
 struct GenerationStats {
   uint64_t collections = 0;
@@ -91,7 +85,9 @@ class GcHooks {
   // False when the finalizer could not be called at all (the JavaScript
   // stack is exhausted): the heap keeps the block and tries again later.
   virtual bool run_finalizer(Block* block) = 0;
-  virtual void collection_event(bool starting, const CollectionInfo& info) = 0;
+  // False when it could not be called at all: the collector keeps the
+  // event and delivers it late (late_events.h).
+  virtual bool collection_event(bool starting, const CollectionInfo& info) = 0;
   virtual void debug_line(const std::string& line) = 0;
 
  protected:
@@ -137,6 +133,11 @@ class Collector {
   // (true); otherwise it is marked kDeferred and freed at the end (false).
   bool leave_on_zero(Block* block);
 
+  // Collection events JavaScript could not be given: delivered late, in
+  // order, at the next event and at the next call (Heap::Operation).
+  bool events_waiting() const { return !late_.empty(); }
+  void deliver_late_events();
+
   void freeze();
   void unfreeze();
   uint64_t freeze_count() const { return generations_[kPermanentGeneration].size(); }
@@ -176,6 +177,7 @@ class Collector {
   void subtract_internal_refs(const std::vector<Block*>& blocks);
   size_t partition_reachable(std::vector<Block*>& blocks);
   void survive(std::vector<Block*>& blocks, size_t count, unsigned generation);
+  void event(bool starting, const CollectionInfo& info);
   std::string block_line(const char* kind, const Block* block) const;
   void write_block_lines(const char* kind, const std::vector<Block*>& blocks, size_t begin, size_t end);
   void debug_line(const std::string& line);
@@ -195,6 +197,7 @@ class Collector {
   std::array<uint64_t, kGenerations> counts_ = {0, 0, 0};
   std::array<GenerationStats, kGenerations> stats_;
   PauseStats pauses_;
+  LateEvents late_;
   uint64_t long_lived_total_ = 0;    // survivors of the last full collection
   uint64_t long_lived_pending_ = 0;  // blocks moved into generation 2 since then
   bool collecting_ = false;

@@ -67,6 +67,10 @@ constexpr uint64_t kPageCostShare = 10;
 // any length is finalized in bounded native stack (CPython's trashcan).
 constexpr uint32_t kMaxNestedFinalizers = 16;
 
+// Collection events JavaScript could not be given (the stack was
+// exhausted) wait for a later call, at most this many (late_events.h).
+constexpr size_t kMaxLateEvents = 4096;
+
 // A ref is slot:20 | granule:16 | tag:16, 52 bits, so it is always a safe
 // integer in JavaScript and can be split with plain arithmetic there.
 constexpr unsigned kRefTagBits = 16;

@@ -492,8 +492,12 @@ void Heap::release_memory() {
   allocated_bytes_ = requested_bytes_ = live_blocks_ = tracked_blocks_ = 0;
 }
 
+void Heap::catch_up() { Operation operation(*this); }
+
 Heap::Operation::Operation(Heap& heap) : heap_(heap) {
   if (heap_.depth_++ != 0 || heap_.closed_) return;
+  // Collection events first: they happened before anything below was due.
+  if (heap_.collector_.events_waiting()) heap_.collector_.deliver_late_events();
   // Counts given back by V8 finalizers, which may not run JavaScript, are
   // released here, where finalizers may run.
   while (!heap_.dropped_views_.empty() && !heap_.closed_) {

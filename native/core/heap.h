@@ -199,8 +199,18 @@ class Heap {
   // could), so the count is given back at the start of the next operation.
   void drop_view_later(Block* block) { dropped_views_.push_back(block); }
 
-  // Brackets every call from JavaScript. Entering runs the releases that were
-  // put off; leaving the outermost one runs a close() requested meanwhile.
+  // What waits for the next call from JavaScript: releases put off (views
+  // V8 collected), finalizers and collection events JavaScript could not be
+  // given (the stack was exhausted). The addon also calls it from a fresh
+  // stack, so they need not wait for a call that may never come, and before
+  // close(), so no 'start' is left without its 'stop'.
+  bool has_work_waiting() const {
+    return !dropped_views_.empty() || !finalizers_to_retry_.empty() || collector_.events_waiting();
+  }
+  void catch_up();
+
+  // Brackets every call from JavaScript. Entering the outermost one does
+  // what waits (catch_up); leaving it runs a close() requested meanwhile.
   class Operation {
    public:
     explicit Operation(Heap& heap);

@@ -1117,3 +1117,72 @@ TEST(gc_finalizer_that_cannot_be_called_is_tried_again) {
   CHECK_EQ(live(heap), 0u);
   CHECK_CONSISTENT(heap);
 }
+
+// A collection event JavaScript could not be given (the stack was
+// exhausted) is kept and delivered late, in order, at the next call or
+// event: a 'start' is always followed by its 'stop'.
+TEST(gc_event_that_cannot_be_called_is_delivered_late_in_order) {
+  Heap heap;
+  GcRecorder rec(heap);
+  heap.gc().enabled = false;
+  // The stop of the first collection cannot be called.
+  heap.gc().collect(0);
+  CHECK_EQ(rec.events.size(), 2u);
+  rec.on_event = [&](bool starting, const CollectionInfo&) {
+    if (starting) rec.refuse_events = 1;
+  };
+  heap.gc().collect(1);
+  rec.on_event = nullptr;
+  CHECK_EQ(rec.events.size(), 3u);
+  CHECK(heap.gc().events_waiting());
+  CHECK(heap.has_work_waiting());
+  // The next collection delivers it first, late, then its own.
+  heap.gc().collect(2);
+  CHECK_EQ(rec.events.size(), 6u);
+  CHECK(!rec.events[3].starting);
+  CHECK(rec.events[3].info.late);
+  CHECK_EQ(rec.events[3].info.generation, 1u);
+  CHECK(rec.events[4].starting && !rec.events[4].info.late && rec.events[4].info.generation == 2u);
+  CHECK(!rec.events[5].starting && !rec.events[5].info.late);
+  CHECK(!heap.gc().events_waiting());
+
+  // Both events of a collection refused: they come at the next call.
+  rec.refuse_events = 2;
+  heap.gc().collect(0);
+  CHECK_EQ(rec.events.size(), 6u);
+  heap.catch_up();
+  CHECK_EQ(rec.events.size(), 8u);
+  CHECK(rec.events[6].starting && rec.events[6].info.late);
+  CHECK(!rec.events[7].starting && rec.events[7].info.late);
+  for (size_t i = 0; i < rec.events.size(); i++) CHECK_EQ(rec.events[i].starting, i % 2 == 0);
+  CHECK_CONSISTENT(heap);
+}
+
+// With no room left, a collection's start is dropped with its stop, never
+// alone, and the pairs dropped are told with the next event delivered.
+TEST(gc_late_events_beyond_the_ring_are_dropped_in_pairs_and_counted) {
+  Heap heap;
+  GcRecorder rec(heap);
+  heap.gc().enabled = false;
+  const uint64_t collections = kMaxLateEvents;  // twice the events the ring holds
+  rec.refuse_events = 1 << 20;  // every try, late ones too
+  for (uint64_t i = 0; i < collections; i++) heap.gc().collect(0);
+  CHECK(rec.events.empty());
+  rec.refuse_events = 0;
+  heap.catch_up();
+  CHECK_EQ(rec.events.size(), kMaxLateEvents);
+  for (size_t i = 0; i < rec.events.size(); i++) {
+    CHECK_EQ(rec.events[i].starting, i % 2 == 0);
+    CHECK(rec.events[i].info.late);
+    CHECK_EQ(rec.events[i].info.dropped_before, i == 0 ? collections - kMaxLateEvents / 2 : 0u);
+  }
+  CHECK(!heap.gc().events_waiting());
+  // A collection whose start came live while the ring was empty always has room for its stop.
+  rec.on_event = [&](bool starting, const CollectionInfo&) {
+    if (starting) rec.refuse_events = 1;
+  };
+  heap.gc().collect(0);
+  rec.on_event = nullptr;
+  heap.catch_up();
+  CHECK(!rec.events.back().starting && rec.events.back().info.late);
+}

@@ -36,6 +36,7 @@ class GcRecorder final : public GcHooks {
   std::function<void(bool, const CollectionInfo&)> on_event;
   std::function<void(const std::string&)> on_line;
   int refuse_finalizers = 0;  // this many calls fail as if the stack were exhausted
+  int refuse_events = 0;      // the same for collection events
 
   bool run_finalizer(Block* block) override {
     if (refuse_finalizers > 0) {
@@ -46,9 +47,14 @@ class GcRecorder final : public GcHooks {
     if (on_finalize) on_finalize(block);
     return true;
   }
-  void collection_event(bool starting, const CollectionInfo& info) override {
+  bool collection_event(bool starting, const CollectionInfo& info) override {
+    if (refuse_events > 0) {
+      refuse_events--;
+      return false;
+    }
     events.push_back({starting, info});
     if (on_event) on_event(starting, info);
+    return true;
   }
   void debug_line(const std::string& line) override {
     lines.push_back(line);
