@@ -227,4 +227,48 @@ describe('what the addon could not call near the stack limit comes on a fresh tu
     // Every callback was called, or reported as not called, or as overflowing the stack on its call.
     expect(report.called + report.lostCallbacks + report.callbackOverflows).toBe(2 * (report.rounds + 1));
   });
+
+  it('a subscriber that collects while late events are delivered gets every start and stop once, in order (it segfaulted)', () => {
+    const result = runNode(`
+      ${requireBuilt()}
+      const diagnostics = require('node:diagnostics_channel');
+      ${AT_STACK_LIMIT}
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      (async () => {
+        const rounds = [];
+        for (let skip = 0; skip < 40; skip += 4) {
+          const heap = new refheap.Heap({ publish: false, autoCollect: false });
+          const events = [];
+          let collectedInside = false;
+          diagnostics.subscribe('refheap:gc:start', (m) => {
+            if (m.heap !== heap.name) return;
+            events[events.length] = 'start';
+            // e.g. a metrics subscriber that forces a collection of its own
+            if (!collectedInside) {
+              collectedInside = true;
+              heap.gc.collect();
+            }
+          });
+          diagnostics.subscribe('refheap:gc:stop', (m) => { if (m.heap === heap.name) events[events.length] = 'stop'; });
+          atStackLimit(() => heap.gc.collect(), skip);
+          // No later call on this heap: the fresh turn delivers what was kept.
+          await turn();
+          await turn();
+          const collections = heap.stats().gc.generations[2].collections;
+          const alternating = events.every((phase, i) => phase === (i % 2 === 0 ? 'start' : 'stop'));
+          rounds[rounds.length] = { events: events.length, collections, alternating };
+          heap.close();
+        }
+        console.log(JSON.stringify({ rounds }));
+      })();
+    `);
+    expectExit(result, 0);
+    const { rounds } = lastJson(result) as { rounds: { events: number; collections: number; alternating: boolean }[] };
+    expect(rounds.length).toBe(10);
+    for (const round of rounds) {
+      expect(round.alternating).toBe(true);
+      // Both collections (the one at the limit, the subscriber's), each start with its stop.
+      expect(round.events).toBe(2 * round.collections);
+    }
+  });
 });

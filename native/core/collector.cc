@@ -439,6 +439,12 @@ uint64_t Collector::collect(unsigned generation) {
 void Collector::event(bool starting, const CollectionInfo& info) {
   GcHooks* hooks = heap_.hooks();
   if (hooks == nullptr) return;
+  // A stop whose start was dropped is dropped with it (counted with the
+  // start), even if the events before it could be delivered now.
+  if (!starting && late_.dropping()) {
+    late_.keep(false, info);
+    return;
+  }
   // Those kept before go first: a subscriber sees them in order.
   deliver_late_events();
   if (late_.empty()) {
@@ -454,6 +460,11 @@ void Collector::event(bool starting, const CollectionInfo& info) {
 }
 
 void Collector::deliver_late_events() {
+  // Delivering runs JavaScript, which may collect: that collection's events
+  // queue behind the one being delivered (still at the front), and this
+  // loop delivers them after it, in order. Never two loops on one queue.
+  if (delivering_late_) return;
+  delivering_late_ = true;
   GcHooks* hooks = heap_.hooks();
   while (hooks != nullptr && !late_.empty()) {
     CollectionInfo info = late_.front().info;
@@ -461,10 +472,11 @@ void Collector::deliver_late_events() {
     info.dropped_before = late_.take_dropped();
     if (!hooks->collection_event(late_.front().starting, info)) {
       late_.add_dropped(info.dropped_before);
-      return;
+      break;
     }
     late_.pop();
   }
+  delivering_late_ = false;
 }
 
 void Collector::freeze() {

@@ -46,11 +46,14 @@ class LateEvents {
   bool empty() const { return first_ == events_.size(); }
   const Event& front() const { return events_[first_]; }
   void pop() {
+    if (empty()) return;
     if (++first_ == events_.size()) {
       events_.clear();  // the capacity stays for the next time
       first_ = 0;
     }
   }
+  // The start of the collection running now was dropped: its stop must be too.
+  bool dropping() const { return dropping_; }
   void add_dropped(uint64_t pairs) { dropped_ += pairs; }
   uint64_t take_dropped() {
     const uint64_t dropped = dropped_;

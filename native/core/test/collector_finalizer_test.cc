@@ -1186,3 +1186,71 @@ TEST(gc_late_events_beyond_the_ring_are_dropped_in_pairs_and_counted) {
   heap.catch_up();
   CHECK(!rec.events.back().starting && rec.events.back().info.late);
 }
+
+// JavaScript given a late event may collect: that collection's events wait
+// behind the one being delivered and follow it, in order, each once (a
+// second delivery loop on the same queue delivered one twice, then read
+// past its end).
+TEST(gc_collection_inside_a_late_event_queues_behind_it) {
+  Heap heap;
+  GcRecorder rec(heap);
+  heap.gc().enabled = false;
+  rec.refuse_events = 2;
+  heap.gc().collect(0);
+  CHECK(rec.events.empty());
+  bool collected = false;
+  rec.on_event = [&](bool starting, const CollectionInfo& info) {
+    if (starting && info.late && !collected) {
+      collected = true;
+      heap.gc().collect(1);
+    }
+  };
+  heap.catch_up();
+  rec.on_event = nullptr;
+  CHECK(collected);
+  CHECK_EQ(rec.events.size(), 4u);
+  for (size_t i = 0; i < rec.events.size(); i++) {
+    CHECK_EQ(rec.events[i].starting, i % 2 == 0);
+    CHECK(rec.events[i].info.late);
+    CHECK_EQ(rec.events[i].info.generation, i < 2 ? 0u : 1u);
+  }
+  CHECK(!heap.gc().events_waiting());
+  CHECK_CONSISTENT(heap);
+}
+
+// A collection whose start found no room loses its stop too, also when the
+// events before it can be delivered by the time it stops; the next
+// collection's refused stop is kept, not taken for that one.
+TEST(gc_stop_of_a_dropped_start_is_dropped_with_it) {
+  Heap heap;
+  GcRecorder rec(heap);
+  heap.gc().enabled = false;
+  rec.refuse_events = 1 << 20;
+  for (uint64_t i = 0; i < kMaxLateEvents / 2; i++) heap.gc().collect(0);  // the ring is full
+  // The next start is dropped; between it and its stop the stack comes back.
+  heap.gc().debug = debug_flags::kStats;
+  rec.on_line = [&](const std::string&) { rec.refuse_events = 0; };
+  heap.gc().collect(1);
+  rec.on_line = nullptr;
+  heap.gc().debug = 0;
+  CHECK(rec.events.empty());  // its stop went with it, untried
+  heap.catch_up();
+  CHECK_EQ(rec.events.size(), kMaxLateEvents);
+  for (size_t i = 0; i < rec.events.size(); i++) {
+    CHECK_EQ(rec.events[i].starting, i % 2 == 0);
+    CHECK_EQ(rec.events[i].info.generation, 0u);
+    CHECK_EQ(rec.events[i].info.dropped_before, i == 0 ? 1u : 0u);
+  }
+  rec.on_event = [&](bool starting, const CollectionInfo&) {
+    if (starting) rec.refuse_events = 1;
+  };
+  heap.gc().collect(2);
+  rec.on_event = nullptr;
+  CHECK_EQ(rec.events.size(), kMaxLateEvents + 1);
+  CHECK(rec.events.back().starting && !rec.events.back().info.late);
+  CHECK(heap.gc().events_waiting());
+  heap.catch_up();
+  CHECK_EQ(rec.events.size(), kMaxLateEvents + 2);
+  CHECK(!rec.events.back().starting && rec.events.back().info.late && rec.events.back().info.generation == 2u);
+  CHECK_CONSISTENT(heap);
+}
