@@ -65,11 +65,13 @@ const enum Kept {
   Stop,
   /** Callbacks or debug lines that could not be called: what is their count. */
   Lost,
+  /** Collections whose start and stop were both dropped by the addon: what is their count. */
+  Dropped,
 }
 /** Slots in the ring; entries beyond it are counted and the count reported. */
 const KEPT_SLOTS = 1024;
 const keptKind: Kept[] = [];
-/** Report: where the error was thrown; Warning: the message; Start / Stop: the channel's message; Lost: a count. */
+/** Report: where the error was thrown; Warning: the message; Start / Stop: the channel's message; Lost, Dropped: a count. */
 const keptWhat: unknown[] = [];
 /** Report: the error. */
 const keptError: unknown[] = [];
@@ -169,7 +171,7 @@ function drain(fresh: boolean): void {
     if (!message) {
       try {
         if (kind === Kept.Report) reportCallbackError(what as string, error, fresh);
-        else process.emitWarning(kind === Kept.Lost ? lostMessage(what as number) : (what as string), { code: 'REFHEAP_CALLBACK_ERROR' });
+        else process.emitWarning(warningText(kind, what), { code: 'REFHEAP_CALLBACK_ERROR' });
       } catch {
         // Out of stack: kept for later. From a fresh stack it is not that
         // (process.emitWarning replaced by one that throws): given up on.
@@ -201,8 +203,11 @@ function drain(fresh: boolean): void {
   }
 }
 
-function lostMessage(count: number): string {
-  return `refheap: ${count} gc callback or debugOutput call(s) could not be made: the JavaScript stack was exhausted`;
+/** The text of a kept Warning, Lost or Dropped entry. */
+function warningText(kind: Kept, what: unknown): string {
+  if (kind === Kept.Lost) return `refheap: ${what as number} gc callback or debugOutput call(s) could not be made: the JavaScript stack was exhausted`;
+  if (kind === Kept.Dropped) return `refheap: the gc callbacks and refheap:gc messages of ${what as number} collection(s) could not be kept near the stack limit`;
+  return what as string;
 }
 
 /**
@@ -372,6 +377,8 @@ export class Gc {
     // Callbacks of this event not called yet: if the stack gives out before
     // they are, the catch counts them lost (a warning), never silently.
     let uncalled = 0;
+    // Collections the addon dropped before this event, until kept (a warning).
+    let droppedPairs = 0;
     try {
       // What an earlier dispatch kept and could not schedule (near the stack limit).
       if (keptCount > 0 && !drainScheduled) scheduleDrain();
@@ -418,8 +425,10 @@ export class Gc {
         unpublished = phase === 'start' ? Kept.Start : Kept.Stop;
         unpublishedWhat = message;
         started = true;
-        if ((dropped as number) > 0) {
-          keep(Kept.Warning, `refheap: the gc callbacks and refheap:gc messages of ${dropped as number} collection(s) could not be kept near the stack limit`);
+        droppedPairs = dropped as number;
+        if (droppedPairs > 0) {
+          keep(Kept.Dropped, droppedPairs);
+          droppedPairs = 0;
           scheduleDrain();
         }
         let callbacks: GcCallback[] = [];
@@ -466,22 +475,22 @@ export class Gc {
         unpublished = -1;
       }
     } catch {
-      // keep(), written out (no call fits here): what was being handed over,
-      // the callbacks not called, then the message.
-      for (let i = 0; i < 3; i++) {
-        const what = i === 0 ? handing : i === 1 ? (uncalled > 0 ? Kept.Lost : -1) : unpublished;
+      // keep(), written out (no call fits here): the collections dropped
+      // before, what was being handed over, the callbacks not called, then the message.
+      for (let i = 0; i < 4; i++) {
+        const what = i === 0 ? (droppedPairs > 0 ? Kept.Dropped : -1) : i === 1 ? handing : i === 2 ? (uncalled > 0 ? Kept.Lost : -1) : unpublished;
         if (what === -1) continue;
         if (keptCount === KEPT_SLOTS) keptOverflow++;
         else {
           const at = (keptFirst + keptCount) % KEPT_SLOTS;
           keptKind[at] = what;
-          keptWhat[at] = i === 0 ? handingWhat : i === 1 ? uncalled : unpublishedWhat;
-          keptError[at] = i === 0 ? handingError : undefined;
+          keptWhat[at] = i === 0 ? droppedPairs : i === 1 ? handingWhat : i === 2 ? uncalled : unpublishedWhat;
+          keptError[at] = i === 1 ? handingError : undefined;
           keptCount++;
           if (what === Kept.Start || what === Kept.Stop) keptMessages++;
         }
       }
-      if (handing !== -1 || uncalled > 0 || unpublished !== -1) {
+      if (droppedPairs > 0 || handing !== -1 || uncalled > 0 || unpublished !== -1) {
         if (!drainScheduled) {
           try {
             schedule(drainScheduledNow);

@@ -271,4 +271,82 @@ describe('what the addon could not call near the stack limit comes on a fresh tu
       expect(round.events).toBe(2 * round.collections);
     }
   });
+
+  it('close() at the stack limit loses no kept start or stop, even when the heap is dropped at once; it runs no finalizer (SPEC 6, 2)', () => {
+    const result = runNode(
+      `
+      ${requireBuilt()}
+      const diagnostics = require('node:diagnostics_channel');
+      ${AT_STACK_LIMIT}
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      (async () => {
+        const rounds = [];
+        for (let skip = 0; skip < 60; skip += 3) {
+          let heap = new refheap.Heap({ publish: false, autoCollect: false });
+          const name = heap.name;
+          let finalized = 0;
+          const T = heap.defineType('T', { finalize: () => { finalized++; } });
+          heap.alloc(16, 0, T); // a live block at close(): freed without its finalizer
+          const events = [];
+          let lateStops = 0;
+          diagnostics.subscribe('refheap:gc:start', (m) => { if (m.heap === name) events[events.length] = 'start'; });
+          diagnostics.subscribe('refheap:gc:stop', (m) => { if (m.heap === name) events[events.length] = 'stop'; });
+          let closed = false;
+          atStackLimit(() => {
+            heap.gc.collect();
+            heap.close();
+            closed = true;
+          }, skip);
+          if (!closed) heap.close();
+          heap = null; // nothing holds the heap while its fresh turn waits
+          globalThis.gc();
+          await turn();
+          await turn();
+          const alternating = events.every((phase, i) => phase === (i % 2 === 0 ? 'start' : 'stop'));
+          rounds[rounds.length] = { events: events.length, alternating, finalized };
+        }
+        console.log(JSON.stringify({ rounds }));
+      })();
+    `,
+      { flags: ['--expose-gc'] },
+    );
+    expectExit(result, 0);
+    const { rounds } = lastJson(result) as { rounds: { events: number; alternating: boolean; finalized: number }[] };
+    expect(rounds.length).toBe(20);
+    for (const round of rounds) {
+      expect(round).toEqual({ events: 2, alternating: true, finalized: 0 });
+    }
+  });
+
+  it('collections beyond what the addon can keep at the limit are dropped in pairs, and told in a warning with their number', () => {
+    const result = runNode(`
+      ${requireBuilt()}
+      const diagnostics = require('node:diagnostics_channel');
+      ${AT_STACK_LIMIT}
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      (async () => {
+        const heap = new refheap.Heap({ publish: false, autoCollect: false });
+        const events = [];
+        diagnostics.subscribe('refheap:gc:start', (m) => { if (m.heap === heap.name) events[events.length] = 'start'; });
+        diagnostics.subscribe('refheap:gc:stop', (m) => { if (m.heap === heap.name) events[events.length] = 'stop'; });
+        const warnings = [];
+        process.on('warning', (w) => { if (w.code === 'REFHEAP_CALLBACK_ERROR') warnings.push(w.message); });
+        // More collections than the addon keeps events for, all where no event can be delivered.
+        atStackLimit(() => { for (let i = 0; i < 2500; i++) heap.gc.collect(); }, 0);
+        for (let i = 0; i < 4; i++) await turn();
+        const collections = heap.stats().gc.generations[2].collections;
+        const alternating = events.every((phase, i) => phase === (i % 2 === 0 ? 'start' : 'stop'));
+        const dropped = warnings.map((m) => /messages of (\\d+) collection/.exec(m)).filter(Boolean).map((m) => Number(m[1]));
+        console.log(JSON.stringify({ collections, events: events.length, alternating, dropped }));
+      })();
+    `);
+    expectExit(result, 0);
+    const report = lastJson(result) as { collections: number; events: number; alternating: boolean; dropped: number[] };
+    expect(report.collections).toBeGreaterThanOrEqual(2500);
+    expect(report.alternating).toBe(true);
+    expect(report.dropped.length).toBe(1);
+    expect(report.dropped[0]).toBeGreaterThan(0);
+    // Every collection is delivered whole or counted in the warning.
+    expect(report.events / 2 + (report.dropped[0] as number)).toBe(report.collections);
+  });
 });

@@ -28,7 +28,15 @@ void close_all_heaps(AddonState* state) {
 void finalize_state(napi_env /*env*/, void* data, void* /*hint*/) {
   auto* state = static_cast<AddonState*>(data);
   close_all_heaps(state);
-  state->heaps.for_each([](HeapHandle* handle) { handle->state = nullptr; });
+  state->heaps.for_each([](HeapHandle* handle) {
+    handle->state = nullptr;
+    // Its queued turn will not run: the pin is given back (the handle is
+    // deleted if its External has gone too; the table only points at it).
+    if (handle->turn_asked) {
+      handle->turn_asked = false;
+      handle->unpin();
+    }
+  });
   free_orphan_views(state);
   stop_fresh_turns(state);
   delete state;

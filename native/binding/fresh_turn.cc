@@ -16,7 +16,8 @@ struct FreshTurns {
 
 namespace {
 
-// A heap is named by its token, never by a pointer: it may be gone by now.
+// A heap is named by its token, never by a pointer (the turn's pin keeps
+// the handle, but the environment may be going).
 void run_turn(napi_env env, napi_value /*unused*/, void* context, void* data) {
   auto* turns = static_cast<FreshTurns*>(context);
   if (env == nullptr || turns->state == nullptr) return;  // the environment is being torn down
@@ -60,6 +61,7 @@ void ask_fresh_turn(HeapHandle& handle) {
   if (handle.turn_asked || handle.state == nullptr || handle.state->fresh_turns == nullptr) return;
   void* token = reinterpret_cast<void*>(static_cast<uintptr_t>(handle.token));
   handle.turn_asked = napi_call_threadsafe_function(handle.state->fresh_turns->function, token, napi_tsfn_nonblocking) == napi_ok;
+  if (handle.turn_asked) handle.hold_for_turn();
 }
 
 }  // namespace refheap::binding

@@ -338,7 +338,7 @@ Napi::Value trim(HeapHandle& h, const Arguments& info) {
 }
 
 Napi::Value close(HeapHandle& h, const Arguments& info) {
-  h.close(info.Env(), true);
+  h.close(info.Env());
   return info.Env().Undefined();
 }
 
@@ -405,14 +405,9 @@ const HeapFunction kFunctions[] = {
 
 }  // namespace
 
-void HeapHandle::close(Napi::Env env, bool detach_views) {
+void HeapHandle::close(Napi::Env env) {
   if (heap.closed()) return;
-  // What waits for the next call (a collection's 'stop' among it) is done
-  // first, while views can still be made and detached: JavaScript runs,
-  // and may close the heap itself. (At teardown no JavaScript runs.)
-  if (detach_views && heap.has_work_waiting()) heap.catch_up();
-  if (heap.closed()) return;
-  forget_views(env, *this, detach_views);
+  detach_views(env, *this);
   heap.close();
 }
 
@@ -508,18 +503,28 @@ bool HeapHandle::call_dispatcher(napi_value function, const napi_value* args, si
   return true;
 }
 
+void HeapHandle::hold_for_turn() {
+  pins++;
+  uint32_t count;
+  if (!dispatcher_held && !dispatcher.IsEmpty()) dispatcher_held = napi_reference_ref(env, dispatcher, &count) == napi_ok;
+}
+
+// Also on a closed heap: its collection events need no heap memory, nor
+// does the dispatcher's work.
 void HeapHandle::catch_up() {
   turn_asked = false;
-  if (heap.closed()) return;
-  // A finalizer run from here may drop the last JavaScript hold on the heap,
-  // and nothing on this stack holds it: pinned for the turn.
-  pins++;
   heap.catch_up();
-  if (!heap.closed() && (lost_calls > 0 || dispatcher_waits)) {
+  if (lost_calls > 0 || dispatcher_waits) {
     dispatcher_waits = false;
     Napi::Env js(env);
     Napi::HandleScope scope(js);
     dispatch({Napi::String::New(js, "turn")});
+  }
+  // Asked again from in there: the new turn holds the heap and the dispatcher instead.
+  if (dispatcher_held && !turn_asked) {
+    uint32_t count;
+    napi_reference_unref(env, dispatcher, &count);
+    dispatcher_held = false;
   }
   unpin();
 }

@@ -28,17 +28,21 @@ struct HeapHandle final : GcHooks {
   uint64_t token = 0;                  // in state->heaps
   napi_env env;                        // the environment (thread) the heap belongs to
   Napi::FunctionReference dispatcher;  // (kind, ...args) => void
-  uint32_t pins = 0;                   // one for the External + one per live view
+  uint32_t pins = 0;                   // the External's, one per live view, one while a turn is queued
   ViewRecord* views = nullptr;    // live views, so close() can detach them
 
-  // Closes the heap. Views are detached when `detach_views` (not possible
-  // while the environment is being torn down, nor needed then).
-  void close(Napi::Env env, bool detach_views);
+  // Closes the heap and detaches its views (at environment teardown the
+  // core's close() is called alone: no view can be used then).
+  void close(Napi::Env env);
   void unpin();
-  // From a fresh turn (fresh_turn.h): does what the heap kept for its next
-  // call, and has the dispatcher do what it kept.
+  // While a fresh turn is queued (fresh_turn.h) the handle is pinned and
+  // the dispatcher held strongly: what waits goes out even if JavaScript
+  // drops the heap meanwhile (a subscriber still waits for its 'stop').
+  void hold_for_turn();
+  // From that turn: does what the heap kept for its next call, has the
+  // dispatcher do what it kept, then lets both go.
   void catch_up();
-  bool turn_asked = false;  // a fresh turn is queued for this heap
+  bool turn_asked = false;  // a fresh turn is queued for this heap (and holds it)
 
   bool run_finalizer(Block* block) override;
   bool collection_event(bool starting, const CollectionInfo& info) override;
@@ -50,6 +54,7 @@ struct HeapHandle final : GcHooks {
   bool call_dispatcher(napi_value function, const napi_value* args, size_t count);
   uint64_t lost_calls = 0;  // debug lines that could not be called, not yet reported
   bool dispatcher_waits = false;  // the dispatcher kept work it could not schedule (lib/gc.ts)
+  bool dispatcher_held = false;   // made strong for a queued turn (hold_for_turn)
 };
 
 // Creates the native side of one heap: the External JavaScript holds it
@@ -82,7 +87,8 @@ bool add_gc_functions(napi_env env, napi_value object, AddonState* state);
 
 // The view of a block's data (heap_views.cc).
 Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block);
-void forget_views(Napi::Env env, HeapHandle& handle, bool detach);
+// Detaches every live view of the heap (close()).
+void detach_views(Napi::Env env, HeapHandle& handle);
 // Frees the records of views never made (AddonState::orphan_views), when
 // the environment's state goes.
 void free_orphan_views(AddonState* state);

@@ -99,10 +99,10 @@ Napi::Value make_view(Napi::Env env, HeapHandle& handle, Block* block) {
   return Napi::Value(env, view);
 }
 
-void forget_views(Napi::Env env, HeapHandle& handle, bool detach) {
+void detach_views(Napi::Env env, HeapHandle& handle) {
   while (ViewRecord* record = handle.views) {
     unlink(handle, record);
-    if (detach && record->buffer != nullptr) {
+    if (record->buffer != nullptr) {
       napi_value buffer;
       if (napi_get_reference_value(env, record->buffer, &buffer) == napi_ok && buffer != nullptr) {
         napi_detach_arraybuffer(env, buffer);

@@ -447,15 +447,19 @@ void Collector::event(bool starting, const CollectionInfo& info) {
   }
   // Those kept before go first: a subscriber sees them in order.
   deliver_late_events();
-  if (late_.empty()) {
+  if (late_.empty() && (!starting || late_.room_for_stop())) {
     CollectionInfo now = info;
     now.dropped_before = late_.take_dropped();
-    if (hooks->collection_event(starting, now)) return;
-    late_.keep(starting, info);
+    // A stop goes out late if its start did: the gc callbacks see both or neither.
+    if (!starting) now.late = start_late_;
+    if (hooks->collection_event(starting, now)) {
+      if (starting) start_late_ = false;
+      return;
+    }
     // Not told after all: told with the next one.
     late_.add_dropped(now.dropped_before);
-    return;
   }
+  if (starting) start_late_ = true;
   late_.keep(starting, info);
 }
 

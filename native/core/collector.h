@@ -199,6 +199,7 @@ class Collector {
   PauseStats pauses_;
   LateEvents late_;
   bool delivering_late_ = false;  // deliver_late_events is running (it runs JavaScript)
+  bool start_late_ = false;        // the running collection's start was kept (or dropped)
   uint64_t long_lived_total_ = 0;    // survivors of the last full collection
   uint64_t long_lived_pending_ = 0;  // blocks moved into generation 2 since then
   bool collecting_ = false;

@@ -495,9 +495,12 @@ void Heap::release_memory() {
 void Heap::catch_up() { Operation operation(*this); }
 
 Heap::Operation::Operation(Heap& heap) : heap_(heap) {
-  if (heap_.depth_++ != 0 || heap_.closed_) return;
+  if (heap_.depth_++ != 0) return;
   // Collection events first: they happened before anything below was due.
+  // They need no heap memory, so they go out even after close(): a 'start'
+  // delivered is never left without its 'stop' (SPEC 6).
   if (heap_.collector_.events_waiting()) heap_.collector_.deliver_late_events();
+  if (heap_.closed_) return;
   // Counts given back by V8 finalizers, which may not run JavaScript, are
   // released here, where finalizers may run.
   while (!heap_.dropped_views_.empty() && !heap_.closed_) {

@@ -201,9 +201,9 @@ class Heap {
 
   // What waits for the next call from JavaScript: releases put off (views
   // V8 collected), finalizers and collection events JavaScript could not be
-  // given (the stack was exhausted). The addon also calls it from a fresh
-  // stack, so they need not wait for a call that may never come, and before
-  // close(), so no 'start' is left without its 'stop'.
+  // given (the stack was exhausted). The addon also calls catch_up from a
+  // fresh stack, so they need not wait for a call that may never come; on a
+  // closed heap it delivers the collection events alone.
   bool has_work_waiting() const {
     return !dropped_views_.empty() || !finalizers_to_retry_.empty() || collector_.events_waiting();
   }
@@ -241,7 +241,9 @@ class Heap {
     ops_until_page_check_ -= static_cast<int64_t>(std::min<uint64_t>(calls, kPageCheckOps));
   }
 
-  // Frees every block and unmaps everything. The heap accepts no more calls.
+  // Frees every block and unmaps everything, without running a finalizer
+  // (SPEC 2: also those waiting to be tried again). The heap accepts no more
+  // calls; collection events still waiting survive it (catch_up).
   void close();
   bool closed() const { return closed_; }
 

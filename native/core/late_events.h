@@ -8,9 +8,11 @@
 // 'start' followed by its 'stop': when there is no room, a start is dropped
 // together with its stop, and the pairs dropped are counted and told with
 // the next event delivered. Collections do not nest, so at most one start
-// is ever waiting for its stop: room for it is reserved with its start.
-// The list takes memory only while events wait, up to kMaxLateEvents (a
-// loop of collections run deep in the stack, with no turn in between).
+// is ever waiting for its stop: room for that stop is reserved before the
+// start is kept or goes out (where the stop may yet have to be kept). The
+// list holds room for a few events once a collection has run, and grows
+// only while events wait, up to kMaxLateEvents (a loop of collections run
+// deep in the stack, with no turn in between).
 #pragma once
 
 #include <algorithm>
@@ -60,6 +62,9 @@ class LateEvents {
     dropped_ = 0;
     return dropped;
   }
+  // Before a start goes out: room for its stop, should the stop have to be
+  // kept. False: there is none (the start is then kept, which drops the pair).
+  bool room_for_stop() { return room_for(1); }
   // Keeps an event that could not be delivered. A start needs room for its
   // stop too; a stop whose start was dropped is dropped with it.
   void keep(bool starting, const CollectionInfo& info) {

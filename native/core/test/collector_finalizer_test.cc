@@ -1254,3 +1254,52 @@ TEST(gc_stop_of_a_dropped_start_is_dropped_with_it) {
   CHECK(!rec.events.back().starting && rec.events.back().info.late && rec.events.back().info.generation == 2u);
   CHECK_CONSISTENT(heap);
 }
+
+// A start refused and kept is delivered late at its own stop, which could
+// go out live: the stop is late too, so JavaScript calls the gc callbacks
+// for both or for neither (a stop without its start broke their pairing).
+TEST(gc_stop_of_a_late_start_is_late_too) {
+  Heap heap;
+  GcRecorder rec(heap);
+  heap.gc().enabled = false;
+  rec.refuse_events = 1;  // the start alone
+  heap.gc().collect(0);
+  CHECK_EQ(rec.events.size(), 2u);
+  CHECK(rec.events[0].starting && rec.events[0].info.late);
+  CHECK(!rec.events[1].starting && rec.events[1].info.late);
+  // The next collection, delivered live, is not late.
+  heap.gc().collect(0);
+  CHECK_EQ(rec.events.size(), 4u);
+  CHECK(!rec.events[2].info.late && !rec.events[3].info.late);
+  CHECK(!heap.gc().events_waiting());
+}
+
+// close() frees the heap but not the collection events still waiting: they
+// need no heap memory, and the next catch_up (the addon's fresh turn)
+// delivers them, so a 'start' given out is never left without its 'stop'.
+// No finalizer runs at close(), not even one waiting to be tried again.
+TEST(gc_late_events_survive_close) {
+  Heap heap;
+  GcRecorder rec(heap);
+  heap.gc().enabled = false;
+  const uint32_t fin = new_type(heap, "F", true, false);
+  Block* a = node(heap, 1, fin);
+  rec.refuse_finalizers = 2;  // at the release, and when the collection tries it again
+  heap.release(a);
+  CHECK(rec.finalized.empty());
+  rec.on_event = [&](bool starting, const CollectionInfo&) {
+    if (starting) rec.refuse_events = 1;
+  };
+  heap.gc().collect(2);  // the start goes out, the stop is kept
+  rec.on_event = nullptr;
+  CHECK_EQ(rec.events.size(), 1u);
+  CHECK(rec.finalized.empty() && heap.has_work_waiting());
+  heap.close();
+  CHECK(heap.gc().events_waiting());
+  heap.catch_up();
+  CHECK_EQ(rec.events.size(), 2u);
+  CHECK(rec.events.size() == 2 && !rec.events[1].starting && rec.events[1].info.late &&
+        rec.events[1].info.generation == 2u);
+  CHECK(!heap.gc().events_waiting());
+  CHECK(rec.finalized.empty());
+}
