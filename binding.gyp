@@ -6,6 +6,7 @@
         "native/core/collector.cc",
         "native/core/heap.cc",
         "native/core/large_allocator.cc",
+        "native/core/malloc_report.cc",
         "native/core/os.cc",
         "native/core/page_source.cc",
         "native/core/registry.cc",

@@ -6,9 +6,8 @@
  * functions of its own. Argument checks and errors happen in the addon
  * (native/binding).
  */
-import { collectorConstants, layout, NativeHeap, statsFields, type Ref, type TypeId } from './native';
+import { collectorConstants, NativeHeap, statsFields, type Ref, type TypeId } from './native';
 import { invalidArgType, outOfRange, RefheapError } from './errors';
-import { formatMallocStats } from './malloc-report';
 import { buildStats, type HeapStats } from './stats';
 import { publishHeap } from './stats-publisher';
 import { Gc } from './gc';
@@ -185,7 +184,7 @@ export class Heap implements Disposable {
 
   /** A text report laid out like CPython's `sys._debugmallocstats()`. */
   debugMallocStats(): string {
-    return formatMallocStats(this.stats(), layout);
+    return this.#native.debugMallocStats();
   }
 
   /**

@@ -41,6 +41,8 @@ interface NativeHeapMethods {
   typeName(type: TypeId): string;
   /** The values of `statsFields`, in order; the live page gets the same snapshot. */
   stats(): Float64Array;
+  /** The report of `heap.debugMallocStats()`, from a walk of the arenas; throws if it does not add up. */
+  debugMallocStats(): string;
   /** Starts the live statistics page in `dir` (checked by the caller); throws ERR_STATS_PAGE. */
   publishTo(dir: string, name: string): void;
   /** Brings the live statistics page up to date (nothing without one). */
@@ -146,6 +148,8 @@ interface Addon {
   /** What each value of `stats()` is: its path in HeapStats. */
   statsFields: StatsField[];
   statsPageLayout: StatsPageLayout;
+  /** The same report from a statistics page's values (of `statsFields`, in order); throws if they do not add up. */
+  formatMallocStats(values: Float64Array): string;
   /** Does nothing: the benchmarks' baseline for one Node-API call. */
   noop(): void;
 }
@@ -158,6 +162,7 @@ export const collectorConstants: Readonly<CollectorConstants> = addon.collector;
 export const statsFields: readonly StatsField[] = addon.statsFields;
 export const statsPageLayout: Readonly<StatsPageLayout> = addon.statsPageLayout;
 export const nativeNoop = addon.noop;
+export const formatMallocStats = addon.formatMallocStats;
 
 // A copy with fast properties: the addon's object, built one property at a
 // time, is a dictionary, and each call would look its function up there.
@@ -218,6 +223,7 @@ export class NativeHeap implements NativeHeapMethods {
   }
   typeName(type: TypeId): string { return f.typeName(this.#heap, type); }
   stats(): Float64Array { return f.stats(this.#heap); }
+  debugMallocStats(): string { return f.debugMallocStats(this.#heap); }
   publishTo(dir: string, name: string): void { f.publishTo(this.#heap, dir, name); }
   publishNow(): void { f.publishNow(this.#heap); }
   trim(): number { return f.trim(this.#heap); }

@@ -34,6 +34,8 @@ export interface StatsPage {
   /** Snapshots written so far. */
   snapshots: number;
   stats: HeapStats;
+  /** The values of the fields it was read against, in order (what `formatMallocStats` takes). */
+  values: Float64Array;
 }
 
 export class StatsPageError extends Error {
@@ -210,5 +212,6 @@ export function readStatsPage(path: string, fields: readonly StatsField[] = stat
     processStart: u64(page, HEADER.processStart),
     snapshots: u64(page, HEADER.sequence) / 2,
     stats: buildStats(identity, fields, values),
+    values: Float64Array.from(values),
   };
 }

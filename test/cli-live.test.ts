@@ -20,7 +20,7 @@ const ENV = { ...process.env, NODE_OPTIONS: '', REFHEAP_STATS_DIR: DIR };
 
 interface Report {
   pid: number;
-  heaps: { id: number; stats: HeapStats }[];
+  heaps: { id: number; stats: HeapStats; malloc: string }[];
 }
 
 /** Runs the CLI to completion. */
@@ -41,7 +41,7 @@ heaps[0].allocMany(5000, 32);
 const nodes = heaps[1].allocMany(300, 200, 2);
 for (let i = 0; i < nodes.length; i++) heaps[1].setRef(nodes[i], 0, nodes[(i + 1) % nodes.length]);
 heaps[1].gc.collect();
-const report = () => console.log(JSON.stringify({ pid: process.pid, heaps: heaps.map((h) => ({ id: h.id, stats: h.stats() })) }));
+const report = () => console.log(JSON.stringify({ pid: process.pid, heaps: heaps.map((h) => ({ id: h.id, stats: h.stats(), malloc: h.debugMallocStats() })) }));
 report();
 require('readline').createInterface({ input: process.stdin }).on('line', (line) => {
   if (line === 'report') report();
@@ -197,6 +197,8 @@ describe('refheap show', () => {
     const row = heap.stats.sizeClasses[0]!;
     expect(result.stdout).toMatch(new RegExp(`^\\s+\\d+\\s+${row.blockSize}\\s+${row.pools}\\s+${row.blocksInUse}\\s+${row.blocksFree}$`, 'm'));
     expect(result.stdout).toMatch(new RegExp(`^\\s+0\\s+${heap.stats.gc.generations[0]!.collections}\\s`, 'm'));
+    // From the page's counters, the same text the process's own walk of its arenas printed.
+    expect(result.stdout).toContain(heap.malloc);
   });
 
   it('asks which heap when the process has several, in one line', async () => {

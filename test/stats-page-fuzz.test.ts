@@ -16,9 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Heap } from '../lib/index';
-import { layout, statsFields, statsPageLayout } from '../lib/native';
+import { statsFields, statsPageLayout } from '../lib/native';
 import { readStatsPage, StatsPageError, type StatsPage } from '../lib/stats-page';
-import { formatMallocStats } from '../lib/malloc-report';
+import { formatMallocStats } from '../lib/native';
 import { bytes, count, duration, printable } from '../lib/commands/format';
 import { seededRandom } from './helpers';
 
@@ -185,7 +185,7 @@ function render(page: StatsPage): void {
   s.gc.pauses.lastMs.toFixed(3);
   for (const row of s.sizeClasses) expect(typeof row.blockSize).toBe('number');
   try {
-    formatMallocStats(s, layout);
+    formatMallocStats(page.values);
   } catch (error) {
     // `show` reports a page that does not add up; it must be an ordinary Error.
     expect(error).toBeInstanceOf(Error);

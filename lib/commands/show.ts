@@ -1,6 +1,5 @@
 /** `refheap show`: everything one heap's page says. */
-import { layout } from '../native';
-import { formatMallocStats } from '../malloc-report';
+import { formatMallocStats } from '../native';
 import type { StatsPage } from '../stats-page';
 import { bytes, count, duration, printable, table } from './format';
 import { findPage, type Target } from './target';
@@ -29,7 +28,7 @@ function describe(page: StatsPage): string {
     '',
   ];
   try {
-    lines.push(formatMallocStats(s, layout));
+    lines.push(formatMallocStats(page.values));
   } catch (error) {
     // A page written by another build of refheap may not add up with this build's layout.
     lines.push(`(no size-class report: ${(error as Error).message})`);

@@ -4,12 +4,15 @@
 #include <napi.h>
 
 #include <chrono>
+#include <cstring>
+#include <vector>
 
 #include "args.h"
 #include "errors.h"
 #include "fresh_turn.h"
 #include "heap_handle.h"
 #include "js_values.h"
+#include "../core/malloc_report.h"
 #include "../core/os.h"
 #include "../core/stats_fields.h"
 #include "../core/stats_page.h"
@@ -53,6 +56,30 @@ Napi::Value create_heap(const Napi::CallbackInfo& info) {
 }
 
 // Does nothing: the benchmarks' baseline for the cost of one Node-API call.
+// formatMallocStats(values): the debugMallocStats() report of a statistics
+// page the CLI read (the values of stats_fields(), in order), made from its
+// counters by the core (malloc_report.h). A page that does not add up throws.
+Napi::Value format_malloc_stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t count = stats_fields().size();
+  const uint8_t* bytes = nullptr;
+  size_t length = 0;
+  if (!view_bytes(env, info[0], &bytes, &length) || length != count * sizeof(double)) {
+    throw_invalid_type(env, "values", "a Float64Array of the statistics fields", info[0]);
+    return {};
+  }
+  // A copy: the view may be over a shared buffer that changes as it is read.
+  std::vector<double> values(count);
+  std::memcpy(values.data(), bytes, length);
+  const MallocReport report = report_of(read_stats_values(values.data()));
+  const std::string problem = report.problem();
+  if (!problem.empty()) {
+    Napi::Error::New(env, "the statistics do not add up (" + problem + ")").ThrowAsJavaScriptException();
+    return {};
+  }
+  return Napi::String::New(env, format_report(report));
+}
+
 Napi::Value noop(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
 
 Napi::Value set_error_class(const Napi::CallbackInfo& info) {
@@ -201,6 +228,7 @@ napi_value init(napi_env env, napi_value exports) {
                     define_value(env, exports, "collector", collector_constants(env)) &&
                     define_value(env, exports, "statsFields", stats_field_list(env)) &&
                     define_value(env, exports, "statsPageLayout", stats_page_layout(env)) &&
+                    add_function(env, exports, "formatMallocStats", callback<format_malloc_stats>) &&
                     add_function(env, exports, "noop", callback<noop>);
   return made ? exports : nullptr;
 }

@@ -301,6 +301,19 @@ Napi::Value stats(HeapHandle& h, const Arguments& info) {
   return Napi::Value(info.Env(), values);
 }
 
+// debugMallocStats(): the core's report from a walk of the arenas; one
+// that does not add up is the core's bug, thrown as such.
+Napi::Value debug_malloc_stats(HeapHandle& h, const Arguments& info) {
+  const MallocReport report = h.heap.malloc_report();
+  const std::string problem = report.problem();
+  if (!problem.empty()) {
+    Napi::Error::New(info.Env(), "refheap internal error: the allocator's statistics do not add up (" + problem + ")")
+        .ThrowAsJavaScriptException();
+    return {};
+  }
+  return Napi::String::New(info.Env(), format_report(report));
+}
+
 // publishTo(dir, name): the live statistics page, in a directory the caller
 // has checked. An OS failure throws ERR_STATS_PAGE with the OS's reason.
 Napi::Value publish_to(HeapHandle& h, const Arguments& info) {
@@ -381,6 +394,7 @@ const HeapFunction kFunctions[] = {
     {"defineType", guarded<define_type>},
     {"typeName", guarded<type_name>},
     {"stats", guarded<stats>},
+    {"debugMallocStats", guarded<debug_malloc_stats>},
     {"publishTo", guarded<publish_to>},
     {"publishNow", unguarded<publish_now>},
     {"trim", guarded<trim>},

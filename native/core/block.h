@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "sanitizer.h"
 #include "types.h"
 
 namespace refheap {
@@ -84,6 +85,16 @@ inline size_t data_size(const Block* b) {
 // The word a free block uses to link to the next free block of its pool.
 inline Block** free_link_of(Block* b) {
   return reinterpret_cast<Block**>(reinterpret_cast<char*>(b) + sizeof(BlockHeader));
+}
+
+// The next free block, read by a check that walks a free list: the link is
+// poisoned for AddressSanitizer (sanitizer.h), as the rest of a free block.
+inline Block* next_free(const Block* b) {
+  Block** link = free_link_of(const_cast<Block*>(b));
+  sanitizer::unpoison(link, sizeof(Block*));
+  Block* next = *link;
+  sanitizer::poison(link, sizeof(Block*));
+  return next;
 }
 
 inline unsigned size_class_of(size_t block_bytes) {

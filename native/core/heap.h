@@ -45,6 +45,7 @@
 #include "block.h"
 #include "collector.h"
 #include "large_allocator.h"
+#include "malloc_report.h"
 #include "page_source.h"
 #include "registry.h"
 #include "small_allocator.h"
@@ -223,6 +224,8 @@ class Heap {
   };
 
   HeapStats stats() const;
+  // debugMallocStats(): the report from a walk of the arenas (malloc_report.h).
+  MallocReport malloc_report() const { return walk_allocator(small_, large_, pages_.mapped_bytes(), stats()); }
   size_t trim();
 
   // The live statistics page (stats_page.h). Once published, the page is
@@ -254,7 +257,7 @@ class Heap {
   PageSource& pages() { return pages_; }
 
  private:
-  friend struct HeapTestAccess;  // test/verify_test.cc corrupts the heap on purpose
+  friend struct HeapTestAccess;  // test/heap_test_access.h: tests break the heap on purpose
 
   struct TypeInfo {
     std::string name;

@@ -28,7 +28,7 @@ class LargeAllocator {
   const LargeBlock* first() const { return all_; }
 
  private:
-  friend struct HeapTestAccess;  // test/verify_test.cc corrupts the heap on purpose
+  friend struct HeapTestAccess;  // test/heap_test_access.h: tests break the heap on purpose
   PageSource& pages_;
   uint64_t heap_id_;
   LargeBlock* all_ = nullptr;

@@ -41,7 +41,7 @@ class PageSource {
   OsPages& os() { return os_; }
 
  private:
-  friend struct HeapTestAccess;  // test/verify_test.cc corrupts the heap on purpose
+  friend struct HeapTestAccess;  // test/heap_test_access.h: tests break the heap on purpose
   bool fits(size_t size) const { return max_bytes_ == 0 || mapped_bytes_ + size <= max_bytes_; }
   void reclaim() {
     if (reclaimer_ != nullptr) reclaimer_(reclaimer_context_);

@@ -92,7 +92,7 @@ class SmallAllocator {
   std::string verify(std::vector<Block*>* live) const;
 
  private:
-  friend struct HeapTestAccess;  // test/verify_test.cc corrupts the heap on purpose
+  friend struct HeapTestAccess;  // test/heap_test_access.h: tests break the heap on purpose
   static void reclaim(void* allocator);
   size_t release_cached_arena();
   Status take_pool(unsigned size_class, Pool** out);

@@ -37,5 +37,8 @@ const std::vector<StatsField>& stats_fields();
 
 // Writes the value of every field of stats_fields(), in order.
 void write_stats_values(const HeapStats& stats, double* values);
+// The HeapStats those values describe (a page read back: any value is
+// taken, clamped to its field's range; "sizeClasses.length" rows are kept).
+HeapStats read_stats_values(const double* values);
 
 }  // namespace refheap

@@ -56,7 +56,6 @@
 #include "heap.h"
 #include "pointer_table.h"
 #include "registry.h"
-#include "sanitizer.h"
 
 namespace refheap {
 namespace {
@@ -155,10 +154,7 @@ std::string SmallAllocator::verify(std::vector<Block*>* live) const {
           return "a free pool's free list holds something that is not one of its free blocks";
         }
         if (++free_blocks > carved) return "a free pool's free list loops";
-        sanitizer::unpoison(free_link_of(block), sizeof(Block*));
-        Block* next = *free_link_of(block);
-        sanitizer::poison(free_link_of(block), sizeof(Block*));
-        block = next;
+        block = next_free(block);
       }
       if (free_blocks != carved) return problem("blocks on a free pool's free list (all it carved)", carved, free_blocks);
     }
@@ -210,10 +206,7 @@ std::string SmallAllocator::verify(std::vector<Block*>* live) const {
         }
         if (is_allocated(block)) return "a pool's free list holds a live block";
         if (++free_blocks > carved) return "a pool's free list loops";
-        sanitizer::unpoison(free_link_of(block), sizeof(Block*));
-        Block* next = *free_link_of(block);
-        sanitizer::poison(free_link_of(block), sizeof(Block*));
-        block = next;
+        block = next_free(block);
       }
       if (allocated != pool->used_blocks) return problem("pool used blocks", allocated, pool->used_blocks);
       if (allocated + free_blocks != carved) {
