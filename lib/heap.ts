@@ -6,8 +6,8 @@
  * functions of its own. Argument checks and errors happen in the addon
  * (native/binding).
  */
-import { collectorConstants, NativeHeap, statsFields, type Ref, type TypeId } from './native';
-import { invalidArgType, outOfRange, RefheapError } from './errors';
+import { collectorConstants, invalidArgType, NativeHeap, outOfRange, statsFields, type Ref, type TypeId } from './native';
+import { RefheapError } from './errors';
 import { buildStats, type HeapStats } from './stats';
 import { publishHeap } from './stats-publisher';
 import { Gc } from './gc';

@@ -150,6 +150,8 @@ interface Addon {
   statsPageLayout: StatsPageLayout;
   /** The same report from a statistics page's values (of `statsFields`, in order); throws if they do not add up. */
   formatMallocStats(values: Float64Array): string;
+  /** Node's TypeError or RangeError for a bad argument, worded as the addon words its own. */
+  argumentError(code: 'ERR_INVALID_ARG_TYPE' | 'ERR_OUT_OF_RANGE', name: string, expected: string, received: unknown): TypeError | RangeError;
   /** Does nothing: the benchmarks' baseline for one Node-API call. */
   noop(): void;
 }
@@ -163,6 +165,16 @@ export const statsFields: readonly StatsField[] = addon.statsFields;
 export const statsPageLayout: Readonly<StatsPageLayout> = addon.statsPageLayout;
 export const nativeNoop = addon.noop;
 export const formatMallocStats = addon.formatMallocStats;
+
+/** `The "name" argument must be <expected>. Received ...`, code ERR_INVALID_ARG_TYPE. */
+export function invalidArgType(name: string, expected: string, received: unknown): TypeError {
+  return addon.argumentError('ERR_INVALID_ARG_TYPE', name, expected, received) as TypeError;
+}
+
+/** `The value of "name" is out of range. It must be <range>. Received ...`, code ERR_OUT_OF_RANGE. */
+export function outOfRange(name: string, range: string, received: unknown): RangeError {
+  return addon.argumentError('ERR_OUT_OF_RANGE', name, range, received) as RangeError;
+}
 
 // A copy with fast properties: the addon's object, built one property at a
 // time, is a dictionary, and each call would look its function up there.

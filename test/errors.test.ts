@@ -5,6 +5,7 @@
  * that names no live block is a RefheapError ERR_INVALID_REF, a closed heap is
  * ERR_HEAP_CLOSED whatever the arguments; and a failed call changes nothing.
  */
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Heap, RefheapError } from '../lib/index';
 import { expectConsistent, expectError, snapshot } from './helpers';
@@ -499,6 +500,35 @@ describe('constructor options', () => {
     expect(after.id).toBe(before.id + 1);
     before.close();
     after.close();
+  });
+
+  it('words a bad option as the addon words a bad argument: one form for each value', () => {
+    const heap = new Heap({ publish: false });
+    const received = (f: () => unknown) => {
+      try {
+        f();
+      } catch (error) {
+        return (error as Error).message.replace(/^.*Received /, '');
+      }
+      throw new Error('no error');
+    };
+    for (const value of [() => 1, true, false, 1n, Symbol('s'), 'a string longer than twenty-eight letters', {}, [], null]) {
+      // options.name and autoCollect are checked in lib/heap.ts, alloc's size in the binding.
+      const options = typeof value === 'string' ? { autoCollect: value } : { name: value };
+      expect(received(() => new Heap({ publish: false, ...options } as never))).toBe(received(() => heap.alloc(value as never)));
+    }
+    expect(received(() => new Heap({ thresholds: [NaN] }))).toBe(received(() => heap.alloc(NaN)));
+    heap.close();
+  });
+
+  it('argumentError, reached by loading the addon by hand, refuses what is not its own call', async () => {
+    const { default: load } = await import('node-gyp-build');
+    const addon = load(path.join(__dirname, '..')) as { argumentError: (...args: unknown[]) => Error };
+    expectError(() => addon.argumentError(1, 'x', 'y'), TypeError, 'ERR_INVALID_ARG_TYPE');
+    expectError(() => addon.argumentError('ERR_OTHER', 'x', 'y', 1), RangeError, 'ERR_OUT_OF_RANGE');
+    const made = addon.argumentError('ERR_OUT_OF_RANGE', 'n'.repeat(100_000), 'y', 1);
+    expect(made).toBeInstanceOf(RangeError);
+    expect(made.message.length).toBeLessThan(400);  // a huge name is cut, not copied whole
   });
 
   it('accepts the extremes: maxBytes 2^53 - 1 and 0, thresholds 0 and 2^31 - 1, holes after the first', () => {

@@ -80,6 +80,34 @@ Napi::Value format_malloc_stats(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, format_report(report));
 }
 
+// argumentError(code, name, expected, received): the TypeError or
+// RangeError lib/ throws for a bad option, worded as the addon words its own
+// (errors.cc), so that a message has one form.
+Napi::Value argument_error(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  static const char* const kNames[] = {"code", "name", "expected"};
+  std::string text[3];
+  for (size_t i = 0; i < 3; i++) {
+    if (!info[i].IsString() || !string_start_of(env, info[i], &text[i])) {
+      throw_invalid_type(env, kNames[i], "of type string", info[i]);
+      return {};
+    }
+  }
+  const std::string& code = text[0];
+  const std::string& name = text[1];
+  const std::string& expected = text[2];
+  napi_value error = nullptr;
+  if (code == "ERR_INVALID_ARG_TYPE") {
+    error = make_invalid_type(env, name, expected, info[3]);
+  } else if (code == "ERR_OUT_OF_RANGE") {
+    error = make_out_of_range(env, name, expected, info[3]);
+  } else {
+    throw_out_of_range(env, "code", "'ERR_INVALID_ARG_TYPE' or 'ERR_OUT_OF_RANGE'", info[0]);
+    return {};
+  }
+  return error == nullptr ? Napi::Value() : Napi::Value(env, error);
+}
+
 Napi::Value noop(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
 
 Napi::Value set_error_class(const Napi::CallbackInfo& info) {
@@ -229,6 +257,7 @@ napi_value init(napi_env env, napi_value exports) {
                     define_value(env, exports, "statsFields", stats_field_list(env)) &&
                     define_value(env, exports, "statsPageLayout", stats_page_layout(env)) &&
                     add_function(env, exports, "formatMallocStats", callback<format_malloc_stats>) &&
+                    add_function(env, exports, "argumentError", callback<argument_error>) &&
                     add_function(env, exports, "noop", callback<noop>);
   return made ? exports : nullptr;
 }

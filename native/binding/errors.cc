@@ -10,12 +10,10 @@
 namespace refheap::binding {
 namespace {
 
-// A bounded copy of the start of a string: a long one is cut anyway.
+// The start of a string, "" if it cannot be read: a long one is cut anyway.
 std::string string_start(napi_env env, napi_value value) {
-  char text[64];
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, value, text, sizeof text, &length) != napi_ok) return "";
-  return std::string(text, length);
+  std::string text;
+  return string_start_of(env, value, &text) ? text : "";
 }
 
 std::string describe(napi_env env, napi_value value) {
@@ -89,15 +87,25 @@ napi_value make_refheap_error(napi_env env, const char* code, const std::string&
 
 }  // namespace
 
+napi_value make_invalid_type(napi_env env, const std::string& name, const std::string& expected, napi_value received) {
+  return make_error(env, Kind::kTypeError, "ERR_INVALID_ARG_TYPE",
+                    "The \"" + name + "\" argument must be " + expected + ". Received " + describe(env, received));
+}
+
+napi_value make_out_of_range(napi_env env, const std::string& name, const std::string& range, napi_value received) {
+  return make_error(env, Kind::kRangeError, "ERR_OUT_OF_RANGE",
+                    "The value of \"" + name + "\" is out of range. It must be " + range + ". Received " +
+                        describe(env, received));
+}
+
 void throw_invalid_type(Napi::Env env, const char* name, const char* expected, Napi::Value received) {
-  throw_error(env, Kind::kTypeError, "ERR_INVALID_ARG_TYPE",
-              std::string("The \"") + name + "\" argument must be " + expected + ". Received " + describe(env, received));
+  napi_value error = make_invalid_type(env, name, expected, received);
+  if (error != nullptr) napi_throw(env, error);
 }
 
 void throw_out_of_range(Napi::Env env, const char* name, const std::string& range, Napi::Value received) {
-  throw_range_error(env, "ERR_OUT_OF_RANGE",
-                    std::string("The value of \"") + name + "\" is out of range. It must be " + range +
-                        ". Received " + describe(env, received));
+  napi_value error = make_out_of_range(env, name, range, received);
+  if (error != nullptr) napi_throw(env, error);
 }
 
 void throw_range_error(Napi::Env env, const char* code, const std::string& message) {

@@ -13,9 +13,13 @@ namespace refheap::binding {
 
 struct AddonState;
 
+// The argument errors, made (nullptr if that failed) or thrown; lib/ makes
+// its own through the addon's argumentError, so each message has one form.
 // "must be of type number": a value of the wrong JavaScript type.
-void throw_invalid_type(Napi::Env env, const char* name, const char* expected, Napi::Value received);
+napi_value make_invalid_type(napi_env env, const std::string& name, const std::string& expected, napi_value received);
 // A number that is not an integer or lies outside [min, max].
+napi_value make_out_of_range(napi_env env, const std::string& name, const std::string& range, napi_value received);
+void throw_invalid_type(Napi::Env env, const char* name, const char* expected, Napi::Value received);
 void throw_out_of_range(Napi::Env env, const char* name, const std::string& range, Napi::Value received);
 void throw_range_error(Napi::Env env, const char* code, const std::string& message);
 // A RefheapError with `code` (and `index` when index >= 0).

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
 namespace refheap::binding {
 
@@ -39,6 +40,16 @@ inline napi_value number_value(napi_env env, double number) {
 inline napi_value string_value(napi_env env, const char* text, size_t length = NAPI_AUTO_LENGTH) {
   napi_value value;
   return napi_create_string_utf8(env, text, length, &value) == napi_ok ? value : nullptr;
+}
+
+// The first 255 bytes of a string, or false: for names and messages, which
+// are short, and a huge string must not make a huge copy.
+inline bool string_start_of(napi_env env, napi_value value, std::string* out) {
+  char text[256];
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, text, sizeof text, &length) != napi_ok) return false;
+  out->assign(text, length);
+  return true;
 }
 
 inline napi_value new_object(napi_env env) {
