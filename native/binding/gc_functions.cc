@@ -158,9 +158,7 @@ Napi::Value set_dispatcher(HeapHandle& h, const Arguments& info) {
     throw_invalid_type(info.Env(), "dispatcher", "a function", info[0]);
     return {};
   }
-  // Weak: the dispatcher belongs to the Heap's gc object, which holds this
-  // heap's External; a strong reference would keep the heap alive forever.
-  h.dispatcher = Napi::Weak(info[0].As<Napi::Function>());
+  h.set_dispatcher(info[0].As<Napi::Function>());
   return info.Env().Undefined();
 }
 

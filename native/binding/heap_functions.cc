@@ -525,6 +525,13 @@ void HeapHandle::hold_for_turn() {
 
 // Also on a closed heap: its collection events need no heap memory, nor
 // does the dispatcher's work.
+void HeapHandle::set_dispatcher(Napi::Function function) {
+  const bool held = dispatcher_held;
+  dispatcher = Napi::Weak(function);
+  uint32_t count = 0;
+  dispatcher_held = held && napi_reference_ref(env, dispatcher, &count) == napi_ok;
+}
+
 void HeapHandle::catch_up() {
   turn_asked = false;
   heap.catch_up();

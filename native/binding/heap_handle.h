@@ -27,7 +27,7 @@ struct HeapHandle final : GcHooks {
   AddonState* state;                   // nullptr once the environment's state is gone
   uint64_t token = 0;                  // in state->heaps
   napi_env env;                        // the environment (thread) the heap belongs to
-  Napi::FunctionReference dispatcher;  // (kind, ...args) => void
+  Napi::FunctionReference dispatcher;  // (kind, ...args) => void; weak but while a turn is queued
   uint32_t pins = 0;                   // the External's, one per live view, one while a turn is queued
   ViewRecord* views = nullptr;    // live views, so close() can detach them
 
@@ -43,6 +43,10 @@ struct HeapHandle final : GcHooks {
   // dispatcher do what it kept, then lets both go.
   void catch_up();
   bool turn_asked = false;  // a fresh turn is queued for this heap (and holds it)
+  // Weak: the dispatcher belongs to the Heap's gc object, which holds the
+  // External; a strong reference would keep the heap alive forever. A
+  // queued turn holds the new one strongly instead of the old.
+  void set_dispatcher(Napi::Function function);
 
   bool run_finalizer(Block* block) override;
   bool collection_event(bool starting, const CollectionInfo& info) override;

@@ -52,7 +52,7 @@ void Collector::untrack(Block* block) {
 
 int Collector::note_tracked_alloc() {
   counts_[0]++;
-  if (!enabled || thresholds[0] == 0 || collecting_ || counts_[0] <= thresholds[0]) return -1;
+  if (!enabled || thresholds[0] == 0 || collecting_ || delivering_late_ || counts_[0] <= thresholds[0]) return -1;
   for (int g = kGenerations - 1; g >= 0; g--) {
     if (counts_[g] <= thresholds[g]) continue;
     // CPython's rule: a full collection only once the blocks that entered
@@ -356,7 +356,10 @@ void Collector::handle_resurrected_objects(unsigned older) {
 }
 
 uint64_t Collector::collect(unsigned generation) {
-  if (collecting_ || heap_.closed() || generation >= kGenerations) return 0;
+  // A gc callback told of a collection late runs where CPython's would run
+  // inside it: it cannot collect either (else each collection it started
+  // would queue one more event for this same delivery, without end).
+  if (collecting_ || delivering_late_ || heap_.closed() || generation >= kGenerations) return 0;
   // JavaScript run from here may close the heap: its memory must stay until
   // this collection is done, whoever called it.
   Heap::Operation operation(heap_);
@@ -464,9 +467,9 @@ void Collector::event(bool starting, const CollectionInfo& info) {
 }
 
 void Collector::deliver_late_events() {
-  // Delivering runs JavaScript, which may collect: that collection's events
-  // queue behind the one being delivered (still at the front), and this
-  // loop delivers them after it, in order. Never two loops on one queue.
+  // Delivering runs JavaScript, which cannot collect meanwhile (collect());
+  // events it causes otherwise (none today) would queue behind the one being
+  // delivered and go out after it, in order. Never two loops on one queue.
   if (delivering_late_) return;
   delivering_late_ = true;
   GcHooks* hooks = heap_.hooks();

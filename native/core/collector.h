@@ -123,7 +123,8 @@ class Collector {
   }
 
   // Collects `generation` and the younger ones; the unreachable blocks found
-  // (collected + uncollectable). 0 when a collection is already running.
+  // (collected + uncollectable). 0 when a collection is already running, or
+  // its events are being told late (a gc callback cannot collect).
   uint64_t collect(unsigned generation);
   bool collecting() const { return collecting_; }
   // Clearing the garbage's slots: no JavaScript may run (heap.cc).
