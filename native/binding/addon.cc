@@ -64,7 +64,11 @@ Napi::Value format_malloc_stats(const Napi::CallbackInfo& info) {
   const size_t count = stats_fields().size();
   const uint8_t* bytes = nullptr;
   size_t length = 0;
-  if (!view_bytes(env, info[0], &bytes, &length) || length != count * sizeof(double)) {
+  bool typed = false;
+  napi_typedarray_type type = napi_int8_array;
+  if (napi_is_typedarray(env, info[0], &typed) != napi_ok || !typed ||
+      napi_get_typedarray_info(env, info[0], &type, nullptr, nullptr, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || !view_bytes(env, info[0], &bytes, &length) || length != count * sizeof(double)) {
     throw_invalid_type(env, "values", "a Float64Array of the statistics fields", info[0]);
     return {};
   }

@@ -136,11 +136,31 @@ MallocReport report_of(const HeapStats& s) {
   r.large_blocks = s.large_blocks;
   r.large_bytes = s.large_bytes;
   r.mapped_bytes = s.mapped_bytes;
+  // A page is another process's word: values no heap can reach are refused
+  // before any sum, so that none wraps around and adds up by accident.
+  const uint64_t most_bytes = uint64_t{1} << 53;  // a JavaScript number's integers
+  const uint64_t most_pools = s.arenas_current * kPoolsPerArena;
+  if (s.mapped_bytes > most_bytes || s.arenas_current > most_bytes / kArenaSize || s.large_bytes > s.mapped_bytes ||
+      s.pools_free > most_pools || s.pools_used > most_pools) {
+    r.disagreement = "a count is larger than the mapped bytes allow";
+    return r;
+  }
+  disagree(r, "arenas allocated minus arenas freed", s.arenas_allocated_total - s.arenas_freed_total, s.arenas_current);
+  if (s.arenas_peak < s.arenas_current || s.arenas_peak > s.arenas_allocated_total) {
+    disagree(r, "peak arenas (between the current and the total)", s.arenas_peak, s.arenas_current);
+  }
   uint64_t pools_used = 0;
+  std::array<bool, kSizeClasses> seen{};
   for (const SizeClassStats& row : s.size_classes) {
     const unsigned c = row.block_size == 0 ? kSizeClasses : size_class_of(row.block_size);
-    if (c >= kSizeClasses || class_block_size(c) != row.block_size || r.classes[c].pools != 0) {
+    if (c >= kSizeClasses || class_block_size(c) != row.block_size || seen[c]) {
       r.disagreement = "a size-class row names no size class, or one twice (block size " + std::to_string(row.block_size) + ")";
+      return r;
+    }
+    seen[c] = true;
+    if (row.pools > most_pools || row.blocks_in_use > row.pools * blocks_per_pool(c) ||
+        row.blocks_free != row.pools * blocks_per_pool(c) - row.blocks_in_use) {
+      r.disagreement = "the blocks of a size class are not what its pools hold (block size " + std::to_string(row.block_size) + ")";
       return r;
     }
     r.classes[c] = {row.pools, row.blocks_in_use, row.blocks_free};

@@ -178,7 +178,25 @@ TEST(malloc_report_of_counters_checks_the_page_it_was_given) {
   broken.size_classes.push_back(stats.size_classes[0]);
   CHECK_PROBLEM(report_of(broken), "or one twice");
   broken = stats;
-  broken.mapped_bytes = 0;
+  broken.size_classes[0].blocks_free++;
+  CHECK_PROBLEM(report_of(broken), "not what its pools hold");
+  broken = stats;
+  broken.mapped_bytes += 4096;
   CHECK_PROBLEM(report_of(broken), "bytes mapped: ");
+  broken = stats;
+  broken.arenas_freed_total++;
+  CHECK_PROBLEM(report_of(broken), "arenas allocated minus arenas freed");
+  broken = stats;
+  broken.arenas_peak = 0;
+  CHECK_PROBLEM(report_of(broken), "peak arenas");
+  // Forged counts whose sums would wrap around to the arenas' size (review).
+  broken = stats;
+  broken.arenas_current = uint64_t{1} << 44;
+  broken.pools_free = uint64_t{1} << 50;
+  broken.mapped_bytes = 0;
+  CHECK_PROBLEM(report_of(broken), "larger than the mapped bytes allow");
+  broken = stats;
+  broken.pools_free = uint64_t{1} << 63;
+  CHECK_PROBLEM(report_of(broken), "larger than the mapped bytes allow");
   heap.release(block);
 }
