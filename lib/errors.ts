@@ -11,6 +11,7 @@
  * below are defined, never assigned, which a setter on Object.prototype
  * would catch.
  */
+import { setOwn } from './own';
 
 export class RefheapError extends Error {
   readonly code: string;
@@ -22,4 +23,17 @@ export class RefheapError extends Error {
     this.name = 'RefheapError';
     this.code = code;
   }
+}
+
+/**
+ * process.emitWarning(message, { code }), except that the warning's `code`
+ * is an own property made here: Node assigns the one it is given, and a
+ * setter on Object.prototype would take it (and a 'warning' listener would
+ * see none).
+ */
+export function emitWarning(message: string, code: string): void {
+  const warning = new Error(message);
+  setOwn(warning, 'name', 'Warning');
+  setOwn(warning, 'code', code);
+  process.emitWarning(warning);
 }

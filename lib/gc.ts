@@ -9,6 +9,7 @@ import diagnostics from 'node:diagnostics_channel';
 import type { NativeHeap, Ref, TypeId } from './native';
 import type { HeapStats } from './stats';
 import { append } from './own';
+import { emitWarning } from './errors';
 
 export interface GcInfo {
   generation: number;
@@ -36,7 +37,7 @@ function reportCallbackError(where: string, error: unknown, fresh: boolean): voi
     if (!fresh) throw unshowable;
     detail = 'an error that cannot be shown';
   }
-  process.emitWarning(`refheap: ${where} threw: ${detail}`, { code: 'REFHEAP_CALLBACK_ERROR' });
+  emitWarning(`refheap: ${where} threw: ${detail}`, 'REFHEAP_CALLBACK_ERROR');
 }
 
 // ------------------------------------------------------ what is done later
@@ -171,7 +172,7 @@ function drain(fresh: boolean): void {
     if (!message) {
       try {
         if (kind === Kept.Report) reportCallbackError(what as string, error, fresh);
-        else process.emitWarning(warningText(kind, what), { code: 'REFHEAP_CALLBACK_ERROR' });
+        else emitWarning(warningText(kind, what), 'REFHEAP_CALLBACK_ERROR');
       } catch {
         // Out of stack: kept for later. From a fresh stack it is not that
         // (process.emitWarning replaced by one that throws): given up on.
@@ -195,7 +196,7 @@ function drain(fresh: boolean): void {
   if (keptOverflow > 0) {
     const lost = keptOverflow;
     try {
-      process.emitWarning(`refheap: ${lost} callback error report(s) or refheap:gc message(s) could not be kept near the stack limit`, { code: 'REFHEAP_CALLBACK_ERROR' });
+      emitWarning(`refheap: ${lost} callback error report(s) or refheap:gc message(s) could not be kept near the stack limit`, 'REFHEAP_CALLBACK_ERROR');
       keptOverflow -= lost;
     } catch {
       // next time

@@ -6,6 +6,7 @@
  */
 import { prepareStatsDirectory, statsDirectory } from './stats-dir';
 import type { NativeHeap } from './native';
+import { emitWarning } from './errors';
 
 const REFRESH_MS = 250;
 const heaps = new Set<WeakRef<NativeHeap>>();
@@ -39,9 +40,7 @@ export function publishHeap(native: NativeHeap, name: string): void {
     // warning, naming the first heap and its reason.
     if (!warned.has(dir)) {
       warned.add(dir);
-      process.emitWarning(`refheap: heap "${name}" has no live statistics page: ${(error as Error).message}`, {
-        code: 'REFHEAP_STATS_PAGE',
-      });
+      emitWarning(`refheap: heap "${name}" has no live statistics page: ${(error as Error).message}`, 'REFHEAP_STATS_PAGE');
     }
     return;
   }

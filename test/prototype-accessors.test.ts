@@ -161,4 +161,31 @@ describe('argument errors under an Object.prototype "code" accessor', () => {
     heap.close();
     expect(RefheapError).toBeDefined();
   });
+
+  it('a callback error\'s warning keeps its own code (fuzzer finding, seed 100909)', async () => {
+    const heap = new Heap({ publish: false });
+    const type = heap.defineType('thrower', { finalize: () => { throw new Error('on purpose'); } });
+    const warnings: Error[] = [];
+    const listener = (warning: Error) => warnings.push(warning);
+    process.on('warning', listener);
+    const store = new WeakMap<object, unknown>();
+    Object.defineProperty(Object.prototype, 'code', {
+      configurable: true,
+      get() { return store.get(this as object); },
+      set(value) { store.set(this as object, value); },
+    });
+    try {
+      heap.release(heap.alloc(8, 0, type));  // the finalizer throws: a warning, emitted now
+    } finally {
+      delete (Object.prototype as Record<string, unknown>)['code'];
+    }
+    await new Promise((resolve) => setImmediate(resolve));  // warnings go out on the next tick
+    process.off('warning', listener);
+    const ours = warnings.filter((w) => w.message.includes('on purpose'));
+    expect(ours).toHaveLength(1);
+    // Before: process.emitWarning assigned { code } and the setter took it.
+    expect(Object.getOwnPropertyDescriptor(ours[0], 'code')?.value).toBe('REFHEAP_CALLBACK_ERROR');
+    expect(ours[0]!.name).toBe('Warning');
+    heap.close();
+  });
 });
